@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from debate.views import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("classroom.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("debate.urls")),
+]

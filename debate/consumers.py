@@ -1,0 +1,285 @@
+"""The room socket. Thin: authorise in connect, validate, dispatch through an explicit table to
+services, forward group events. See docs/protocol.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import timezone
+
+from classroom.identity import member_id_for
+
+from . import events, protocol, selectors, services
+from .errors import DomainError
+
+logger = logging.getLogger("quorum.socket")
+
+Handler = Callable[["RoomConsumer", dict[str, Any]], Awaitable[None]]
+
+
+class TokenBucket:
+    """Per-connection rate limit: `rate` messages a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.capacity = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room_id: int
+    member_id: int | None = None
+    position_id: int | None = None
+    is_facilitator: bool = False
+    groups_joined: list[str]
+
+    # ---- connection --------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
+        self.user = self.scope.get("user")
+        session = self.scope.get("session")
+        viewer = await database_sync_to_async(selectors.viewer_for)(
+            room_id=self.room_id,
+            user=self.user,
+            member_id=member_id_for(session=session, room_id=self.room_id),
+        )
+        await self.accept()
+        if viewer is None:
+            exists = await database_sync_to_async(_room_exists)(self.room_id)
+            await self.close(
+                code=protocol.CLOSE_NOT_PARTICIPANT if exists else protocol.CLOSE_ROOM_NOT_FOUND
+            )
+            return
+        self.is_facilitator = viewer.is_facilitator
+        limits = settings.QUORUM
+        self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
+        self.rate_errors = 0
+        if viewer.member is not None:
+            self.member_id = viewer.member.pk
+            self.position_id = viewer.member.position_id
+            groups = events.groups_for_member(self.room_id, self.member_id, self.position_id)
+        else:
+            groups = events.groups_for_facilitator(self.room_id)
+        for group in groups:
+            await self._join(group)
+        if self.member_id is not None:
+            await database_sync_to_async(services.member_connected)(
+                room_id=self.room_id, member_id=self.member_id
+            )
+
+    async def disconnect(self, code: int) -> None:
+        for group in list(self.groups_joined):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = []
+        if self.member_id is not None:
+            try:
+                await database_sync_to_async(services.member_disconnected)(
+                    room_id=self.room_id, member_id=self.member_id
+                )
+            except DatabaseError:
+                logger.warning("could not record disconnect of member %s", self.member_id)
+
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.append(group)
+
+    async def _leave(self, group: str) -> None:
+        await self.channel_layer.group_discard(group, self.channel_name)
+        if group in self.groups_joined:
+            self.groups_joined.remove(group)
+
+    # ---- inbound -----------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode("utf-8")) > settings.QUORUM["MAX_MESSAGE_BYTES"]:
+            await self.close(code=protocol.CLOSE_MESSAGE_TOO_BIG)
+            return
+        try:
+            message = protocol.parse(raw)
+        except protocol.ProtocolError as exc:
+            message = None
+            error = exc
+        if not self.bucket.take():
+            self.rate_errors += 1
+            if self.rate_errors > settings.QUORUM["RATE_BURST"] * 5:
+                await self.close(code=protocol.CLOSE_TOO_MANY_ERRORS)
+                return
+            await self._error(
+                {
+                    "code": protocol.ERR_RATE_LIMITED,
+                    "message": "Too many messages; slow down. This one was not processed.",
+                },
+                message=message,
+            )
+            return
+        if message is None:
+            await self._error(error.as_payload())
+            return
+        handler = HANDLERS[message["type"]]
+        try:
+            await handler(self, message)
+        except DomainError as exc:
+            await self._error(exc.as_payload(), message=message)
+        except (OperationalError, InterfaceError):
+            logger.warning("database unavailable while handling %s", message["type"])
+            await self._error(
+                {
+                    "code": protocol.ERR_NOT_SAVED,
+                    "message": "The server could not save this just now; it is kept and will "
+                    "be sent again.",
+                },
+                message=message,
+            )
+        except Exception:
+            logger.exception("error handling %s", message["type"])
+            await self._error(
+                {"code": protocol.ERR_SERVER, "message": "Something went wrong on the server."},
+                message=message,
+            )
+
+    async def _error(self, payload: dict[str, Any], *, message: dict[str, Any] | None = None) -> None:
+        body = {"type": "error", **payload}
+        if message is not None and "client_id" in message:
+            body.setdefault("client_id", message["client_id"])
+        if message is not None:
+            body.setdefault("request_type", message["type"])
+        await self.send_json(body)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    # ---- handlers (one per inbound type; the table is HANDLERS below) --------------------------
+
+    async def handle_ping(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+        if self.member_id is not None:
+            await database_sync_to_async(services.member_touch)(member_id=self.member_id)
+
+    async def handle_sync(self, message: dict[str, Any]) -> None:
+        snapshot = await database_sync_to_async(_snapshot)(
+            self.room_id, self.user, self.member_id
+        )
+        if snapshot is None:  # removed from the room meanwhile
+            await self.close(code=protocol.CLOSE_FORBIDDEN)
+            return
+        last_seq = message.get("last_seq")
+        if last_seq is not None and last_seq == snapshot["seq"]:
+            await self.send_json({"type": "synced", "seq": snapshot["seq"]})
+            return
+        await self.send_json({"type": "snapshot", **snapshot})
+
+    async def handle_draft_save(self, message: dict[str, Any]) -> None:
+        result = await database_sync_to_async(services.draft_save)(
+            room_id=self.room_id,
+            actor=self.user,
+            member_id=self.member_id,
+            client_id=message["client_id"],
+            text=message["text"],
+            base_version=message["base_version"],
+            kind=message.get("kind"),
+            slot=message.get("slot"),
+            draft_id=message.get("draft_id"),
+        )
+        await self._ack(message, result)
+
+    async def handle_recommendation_save(self, message: dict[str, Any]) -> None:
+        result = await database_sync_to_async(services.recommendation_save)(
+            room_id=self.room_id,
+            actor=self.user,
+            client_id=message["client_id"],
+            decision_id=message["decision_id"],
+            rationale=message["rationale"],
+            revisit_condition=message["revisit_condition"],
+            base_version=message["base_version"],
+        )
+        await self._ack(message, result)
+
+    async def handle_phase_advance(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.phase_advance)(
+            room_id=self.room_id, actor=self.user, to_phase=message["to"]
+        )
+
+    async def handle_positions_assign(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.positions_assign)(
+            room_id=self.room_id, actor=self.user
+        )
+
+    async def handle_member_move(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.member_move)(
+            room_id=self.room_id,
+            actor=self.user,
+            member_id=message["member_id"],
+            position_id=message["position_id"],
+        )
+
+    async def _ack(self, message: dict[str, Any], result: services.SaveResult) -> None:
+        await self.send_json(
+            {
+                "type": "ack",
+                "request_type": message["type"],
+                "client_id": message["client_id"],
+                "id": result.id,
+                "version": result.version,
+                "duplicate": result.duplicate,
+                "seq": result.seq,
+            }
+        )
+
+    # ---- group events: forward only ----------------------------------------------------------
+
+    async def room_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if (
+            event["type"] == events.MEMBER_MOVED
+            and self.member_id is not None
+            and event["member_id"] == self.member_id
+        ):
+            # This member changed team: follow the team's group (channel layer only, no ORM).
+            await self._leave(events.group_team(self.room_id, self.position_id))
+            self.position_id = event["position_id"]
+            await self._join(events.group_team(self.room_id, self.position_id))
+        await self.send_json(event)
+
+
+HANDLERS: dict[str, Handler] = {
+    "ping": RoomConsumer.handle_ping,
+    "sync": RoomConsumer.handle_sync,
+    "draft.save": RoomConsumer.handle_draft_save,
+    "recommendation.save": RoomConsumer.handle_recommendation_save,
+    "phase.advance": RoomConsumer.handle_phase_advance,
+    "positions.assign": RoomConsumer.handle_positions_assign,
+    "member.move": RoomConsumer.handle_member_move,
+}
+assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
+
+
+def _room_exists(room_id: int) -> bool:
+    from .models import Room
+
+    return Room.objects.filter(pk=room_id).exists()
+
+
+def _snapshot(room_id: int, user: Any, member_id: int | None) -> dict[str, Any] | None:
+    viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
+    return None if viewer is None else selectors.room_snapshot(viewer=viewer)

@@ -1,0 +1,90 @@
+"""The room's record as a document a teacher can hand in. User text is escaped for each format."""
+
+from __future__ import annotations
+
+import re
+
+from django.utils import timezone
+
+from .models import DraftKind
+from .selectors import RoomRecord
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|~!])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+[.)])", re.MULTILINE)
+
+
+def md_escape(text: str) -> str:
+    """Escape user text so Markdown renders it literally: no links, emphasis, headings, lists or
+    raw HTML can be smuggled into the record."""
+    text = _MD_SPECIAL.sub(r"\\\1", text.replace("\r\n", "\n"))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def _block(text: str) -> str:
+    """User text as a Markdown block: escaped, with line breaks kept."""
+    return "  \n".join(md_escape(line) for line in text.strip().split("\n"))
+
+
+def record_markdown(*, record: RecordLike) -> str:
+    room = record.room
+    scenario = room.scenario
+    lines: list[str] = [
+        f"# {md_escape(room.title)}",
+        "",
+        f"Scenario: **{md_escape(scenario.title)}**  ",
+        f"Room code: {room.code}  ",
+        f"Phase: {room.get_phase_display()}  ",
+        f"Exported: {timezone.now():%Y-%m-%d %H:%M} UTC",
+        "",
+        "## The decision",
+        "",
+        _block(scenario.question),
+        "",
+    ]
+    for position in record.positions:
+        members = record.members_by_position.get(position.pk, [])
+        names = ", ".join(md_escape(m.display_name) for m in members) or "no members"
+        lines += [f"## {md_escape(position.name)}", "", f"Team: {names}", ""]
+        drafts = record.drafts_by_position.get(position.pk, [])
+        arguments = [d for d in drafts if d.kind == DraftKind.ARGUMENT]
+        risks = [d for d in drafts if d.kind == DraftKind.RISK]
+        lines += ["### Arguments", ""]
+        if not arguments:
+            lines += ["_No arguments written._", ""]
+        for number, draft in enumerate(arguments, start=1):
+            lines += [
+                f"{number}\\. {_block(draft.text)}  ",
+                f"   — {md_escape(draft.author.display_name)}",
+                "",
+            ]
+        lines += ["### Risk of our own position", ""]
+        if not risks:
+            lines += ["_No risk named._", ""]
+        for draft in risks:
+            lines += [_block(draft.text) + "  ", f"— {md_escape(draft.author.display_name)}", ""]
+    unassigned = record.members_by_position.get(None, [])
+    if unassigned:
+        names = ", ".join(md_escape(m.display_name) for m in unassigned)
+        lines += [f"Members without a position: {names}", ""]
+    lines += ["## Committee recommendation", ""]
+    rec = record.recommendation
+    if rec is None or not (rec.decision_id or rec.rationale.strip()):
+        lines += ["_No recommendation recorded yet._", ""]
+    else:
+        decision = md_escape(rec.decision.name) if rec.decision else "_not chosen_"
+        lines += [
+            f"**Decision:** {decision}",
+            "",
+            "**Rationale**",
+            "",
+            _block(rec.rationale) or "_none_",
+            "",
+            f"**We will revisit this decision {scenario.revisit_months} months after release if:**",
+            "",
+            _block(rec.revisit_condition) or "_none_",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+RecordLike = RoomRecord

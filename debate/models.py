@@ -1,0 +1,173 @@
+"""Debate data and its invariants. Every write goes through debate.services."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+class Scenario(models.Model):
+    """A decision scenario: data, not code. The built-in one is installed by a migration."""
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    question = models.TextField(help_text=_("The decision the committee must take."))
+    briefing = models.TextField()
+    argument_slots = models.PositiveSmallIntegerField(default=3)
+    risk_slots = models.PositiveSmallIntegerField(default=1)
+    revisit_months = models.PositiveSmallIntegerField(default=6)
+    recommendation_guidance = models.TextField(blank=True)
+    revisit_guidance = models.TextField(blank=True)
+    is_builtin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Position(models.Model):
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="positions")
+    key = models.SlugField(max_length=40)
+    name = models.CharField(max_length=120)
+    short_name = models.CharField(max_length=40)
+    summary = models.TextField()
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scenario", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["scenario", "key"], name="position_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Phase(models.TextChoices):
+    LOBBY = "lobby", _("Lobby")
+    DRAFTING = "drafting", _("Drafting")
+    REVIEW = "review", _("Review")
+    RECOMMENDATION = "recommendation", _("Recommendation")
+    CLOSED = "closed", _("Closed")
+
+
+PHASE_ORDER = [Phase.LOBBY, Phase.DRAFTING, Phase.REVIEW, Phase.RECOMMENDATION, Phase.CLOSED]
+
+
+class Room(models.Model):
+    scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="rooms")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rooms"
+    )
+    title = models.CharField(max_length=120)
+    code = models.CharField(max_length=8, db_index=True)
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.LOBBY)
+    # The room's event sequence number: every event carries the next one (debate.events).
+    seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=~Q(phase="closed"),
+                name="room_code_unique_while_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.code})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase != Phase.CLOSED
+
+
+class Member(models.Model):
+    """A participant of one room: a display name, no account. The session remembers them."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="members")
+    display_name = models.CharField(max_length=40)
+    position = models.ForeignKey(
+        Position, on_delete=models.PROTECT, null=True, blank=True, related_name="members"
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+    # Presence: open sockets across all server processes, and the last sign of life. A member
+    # counts as online while open_sockets > 0 and last_seen is recent (a killed process cannot
+    # decrement its count; the heartbeat age covers that).
+    open_sockets = models.IntegerField(default=0)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "room", Lower("display_name"), name="member_name_unique_in_room"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class DraftKind(models.TextChoices):
+    ARGUMENT = "argument", _("Argument")
+    RISK = "risk", _("Risk of our own position")
+
+
+class Draft(models.Model):
+    """One slot of a member's case: argument 1..N or the risk. Versioned for conflict checks."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="drafts")
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="drafts")
+    author = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="drafts")
+    kind = models.CharField(max_length=10, choices=DraftKind.choices)
+    slot = models.PositiveSmallIntegerField()
+    text = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    # The client change id that produced this version: a resend of it is acknowledged, not applied.
+    last_client_id = models.CharField(max_length=64, blank=True)
+    last_editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position__order", "kind", "slot", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "position", "kind", "slot"], name="draft_slot_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author} {self.kind} {self.slot}"
+
+
+class Recommendation(models.Model):
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="recommendation")
+    decision = models.ForeignKey(
+        Position, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rationale = models.TextField(blank=True)
+    revisit_condition = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=0)
+    last_client_id = models.CharField(max_length=64, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Recommendation for {self.room}"
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.decision_id and self.rationale.strip() and self.revisit_condition.strip())

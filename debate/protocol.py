@@ -1,0 +1,108 @@
+"""Inbound socket messages (client -> server): their schemas, validation and error codes.
+
+docs/protocol.md is the reference for both directions. Every inbound message is a JSON object with
+a `type`; this module checks its shape and field types before anything else looks at it. Checks
+that need the database (ids inside the room, versions, phase, role) belong to the services.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Close codes (documented in docs/protocol.md).
+CLOSE_NOT_PARTICIPANT = 4401  # no member identity for this room in this session
+CLOSE_FORBIDDEN = 4403  # the member was removed from the room
+CLOSE_ROOM_NOT_FOUND = 4404
+CLOSE_MESSAGE_TOO_BIG = 1009  # RFC 6455 "message too big"
+CLOSE_TOO_MANY_ERRORS = 4429  # kept flooding after rate-limit errors
+
+# Error codes sent in {"type": "error"} messages, besides the services' own codes.
+ERR_MALFORMED = "malformed"  # not JSON, not an object, no string `type`
+ERR_UNKNOWN_TYPE = "unknown_type"
+ERR_INVALID = "invalid"  # a field is missing or has the wrong type
+ERR_RATE_LIMITED = "rate_limited"
+ERR_NOT_SAVED = "not_saved"  # the server could not save (database unavailable); resend later
+ERR_SERVER = "server_error"
+
+_INT = (int,)
+_STR = (str,)
+_OPTIONAL_INT = (int, type(None))
+_OPTIONAL_STR = (str, type(None))
+
+
+@dataclass(frozen=True)
+class Field:
+    types: tuple[type, ...]
+    required: bool = True
+
+
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "ping": {},
+    "sync": {"last_seq": Field(_OPTIONAL_INT, required=False)},
+    "draft.save": {
+        "client_id": Field(_STR),
+        "text": Field(_STR),
+        "base_version": Field(_INT),
+        "kind": Field(_OPTIONAL_STR, required=False),
+        "slot": Field(_OPTIONAL_INT, required=False),
+        "draft_id": Field(_OPTIONAL_INT, required=False),
+    },
+    "phase.advance": {"to": Field(_STR)},
+    "positions.assign": {},
+    "member.move": {"member_id": Field(_INT), "position_id": Field(_INT)},
+    "recommendation.save": {
+        "client_id": Field(_STR),
+        "decision_id": Field(_OPTIONAL_INT),
+        "rationale": Field(_STR),
+        "revisit_condition": Field(_STR),
+        "base_version": Field(_INT),
+    },
+}
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+def parse(text: str) -> dict[str, Any]:
+    """Decode and validate one inbound message. Returns the message with only known fields."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ERR_MALFORMED, "The message is not valid JSON.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError(ERR_MALFORMED, "A message must be a JSON object with a string type.")
+    kind = data["type"]
+    schema = SCHEMAS.get(kind)
+    if schema is None:
+        raise ProtocolError(ERR_UNKNOWN_TYPE, "Unknown message type.", received_type=kind[:40])
+    clean: dict[str, Any] = {"type": kind}
+    client_id = data.get("client_id")
+    for name, field in schema.items():
+        if name not in data:
+            if field.required:
+                raise ProtocolError(
+                    ERR_INVALID, f"Field {name!r} is required.", field=name, **_echo(client_id)
+                )
+            continue
+        value = data[name]
+        # bool is an int subclass in Python; JSON true/false is never a valid number here.
+        if isinstance(value, bool) or not isinstance(value, field.types):
+            raise ProtocolError(
+                ERR_INVALID, f"Field {name!r} has the wrong type.", field=name, **_echo(client_id)
+            )
+        clean[name] = value
+    return clean
+
+
+def _echo(client_id: Any) -> dict[str, Any]:
+    return {"client_id": client_id} if isinstance(client_id, str) and len(client_id) <= 64 else {}

@@ -1,0 +1,211 @@
+"""Every read that shapes data for a page, a socket or an export.
+
+The room snapshot is filtered by audience here, on the server: during drafting a member receives
+their own team's drafts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Draft, Member, Phase, Position, Recommendation, Room
+
+User = AbstractBaseUser | AnonymousUser
+
+# Phases in which every position's drafts are visible to every member.
+PHASES_ALL_DRAFTS_VISIBLE = {Phase.REVIEW, Phase.RECOMMENDATION, Phase.CLOSED}
+
+
+def room_is_facilitator(*, room: Room, user: User) -> bool:
+    return bool(user and user.is_authenticated and room.owner_id == user.pk)
+
+
+def rooms_for_facilitator(*, user: AbstractBaseUser) -> QuerySet[Room]:
+    return Room.objects.filter(owner=user).select_related("scenario").order_by("-created_at")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at a room: its facilitator, or one of its members."""
+
+    room: Room
+    member: Member | None
+    is_facilitator: bool
+
+    @property
+    def role(self) -> str:
+        return "facilitator" if self.is_facilitator else "member"
+
+
+def viewer_for(*, room_id: int, user: User, member_id: int | None) -> Viewer | None:
+    """The viewer of room `room_id` for this user and session member id, or None if neither."""
+    room = Room.objects.select_related("scenario").filter(pk=room_id).first()
+    if room is None:
+        return None
+    if room_is_facilitator(room=room, user=user):
+        return Viewer(room=room, member=None, is_facilitator=True)
+    if member_id is not None:
+        member = Member.objects.filter(pk=member_id, room=room).first()
+        if member is not None:
+            return Viewer(room=room, member=member, is_facilitator=False)
+    return None
+
+
+def member_is_online(member: Member, *, now=None) -> bool:
+    if member.open_sockets <= 0 or member.last_seen is None:
+        return False
+    now = now or timezone.now()
+    # A heartbeat refreshes last_seen every PRESENCE_TOUCH_SECONDS; allow two missed ones.
+    window = timedelta(seconds=3 * settings.QUORUM["PRESENCE_TOUCH_SECONDS"])
+    return member.last_seen >= now - window
+
+
+def member_payload(member: Member, *, now=None) -> dict[str, Any]:
+    return {
+        "id": member.pk,
+        "display_name": member.display_name,
+        "position_id": member.position_id,
+        "online": member_is_online(member, now=now),
+    }
+
+
+def position_payload(position: Position) -> dict[str, Any]:
+    return {
+        "id": position.pk,
+        "key": position.key,
+        "name": position.name,
+        "short_name": position.short_name,
+        "summary": position.summary,
+    }
+
+
+def draft_payload(draft: Draft) -> dict[str, Any]:
+    return {
+        "id": draft.pk,
+        "position_id": draft.position_id,
+        "author_id": draft.author_id,
+        "kind": draft.kind,
+        "slot": draft.slot,
+        "text": draft.text,
+        "version": draft.version,
+        "last_client_id": draft.last_client_id,
+        "updated_at": draft.updated_at.isoformat() if draft.updated_at else None,
+    }
+
+
+def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
+    if rec is None:
+        return {
+            "decision_id": None,
+            "rationale": "",
+            "revisit_condition": "",
+            "version": 0,
+            "last_client_id": "",
+        }
+    return {
+        "decision_id": rec.decision_id,
+        "rationale": rec.rationale,
+        "revisit_condition": rec.revisit_condition,
+        "version": rec.version,
+        "last_client_id": rec.last_client_id,
+    }
+
+
+def visible_drafts(*, viewer: Viewer) -> QuerySet[Draft]:
+    drafts = Draft.objects.filter(room=viewer.room)
+    if viewer.is_facilitator or viewer.room.phase in PHASES_ALL_DRAFTS_VISIBLE:
+        return drafts
+    assert viewer.member is not None
+    if viewer.member.position_id is None:
+        return drafts.none()
+    return drafts.filter(position_id=viewer.member.position_id)
+
+
+def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
+    """Everything a client needs to draw the room, as this viewer may see it.
+
+    A fixed number of queries whatever the number of members or drafts: the room (with its
+    scenario), positions, members, drafts, recommendation. `seq` is read first, so any event
+    after it (seq greater) is newer than or equal to what the snapshot holds; events carry
+    versions, so applying one twice is harmless.
+    """
+    room = Room.objects.select_related("scenario").get(pk=viewer.room.pk)
+    scenario = room.scenario
+    now = timezone.now()
+    positions = list(scenario.positions.all())
+    members = list(room.members.all())
+    me = None
+    if viewer.member is not None:
+        me = next((m for m in members if m.pk == viewer.member.pk), None)
+    drafts = list(visible_drafts(viewer=Viewer(room, me, viewer.is_facilitator)))
+    rec = Recommendation.objects.filter(room=room).first()
+    return {
+        "seq": room.seq,
+        "server_time": now.isoformat(),
+        "room": {
+            "id": room.pk,
+            "code": room.code,
+            "title": room.title,
+            "phase": room.phase,
+        },
+        "scenario": {
+            "title": scenario.title,
+            "question": scenario.question,
+            "argument_slots": scenario.argument_slots,
+            "risk_slots": scenario.risk_slots,
+            "revisit_months": scenario.revisit_months,
+            "recommendation_guidance": scenario.recommendation_guidance,
+            "revisit_guidance": scenario.revisit_guidance,
+            "positions": [position_payload(p) for p in positions],
+        },
+        "me": {
+            "role": viewer.role,
+            "member_id": me.pk if me else None,
+            "display_name": me.display_name if me else None,
+            "position_id": me.position_id if me else None,
+        },
+        "members": [member_payload(m, now=now) for m in members],
+        "drafts": [draft_payload(d) for d in drafts],
+        "recommendation": recommendation_payload(rec),
+    }
+
+
+@dataclass(frozen=True)
+class RoomRecord:
+    """The room's record for exports: scenario, teams, every draft with its author, decision."""
+
+    room: Room
+    positions: list[Position]
+    members_by_position: dict[int | None, list[Member]]
+    drafts_by_position: dict[int, list[Draft]]
+    recommendation: Recommendation | None
+
+
+def room_record(*, room: Room) -> RoomRecord:
+    positions = list(room.scenario.positions.all())
+    members = list(room.members.all())
+    by_pos: dict[int | None, list[Member]] = {}
+    for m in members:
+        by_pos.setdefault(m.position_id, []).append(m)
+    drafts = Draft.objects.filter(room=room).select_related("author").order_by(
+        "position__order", "kind", "slot", "author__joined_at"
+    )
+    drafts_by_position: dict[int, list[Draft]] = {p.pk: [] for p in positions}
+    for d in drafts:
+        if d.text.strip():
+            drafts_by_position.setdefault(d.position_id, []).append(d)
+    rec = Recommendation.objects.filter(room=room).select_related("decision").first()
+    return RoomRecord(
+        room=room,
+        positions=positions,
+        members_by_position=by_pos,
+        drafts_by_position=drafts_by_position,
+        recommendation=rec,
+    )

@@ -1,0 +1,532 @@
+"""Every write in the debate app. Plain functions, keyword-only arguments, one transaction each.
+
+Each service checks first (existence inside the room, role, phase, version), then changes data,
+then emits its event (delivered after commit by debate.events). Errors are debate.errors types.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from classroom.codes import join_code_generate, join_code_normalize
+
+from . import events, selectors
+from .errors import Conflict, Forbidden, Invalid, NotFound, WrongPhase
+from .events import Audience
+from .models import (
+    PHASE_ORDER,
+    Draft,
+    DraftKind,
+    Member,
+    Phase,
+    Position,
+    Recommendation,
+    Room,
+    Scenario,
+)
+
+User = AbstractBaseUser | AnonymousUser
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+BUILTIN_SCENARIO_FILE = SCENARIO_DIR / "model-release-committee.json"
+DISPLAY_NAME_MAX = 40
+CLIENT_ID_MAX = 64
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def room_lock(*, room_id: int) -> Room:
+    """The room row, locked until the end of the transaction (serialises a room's writes, so
+    sequence numbers follow commit order)."""
+    try:
+        return Room.objects.select_for_update().select_related("scenario").get(pk=room_id)
+    except Room.DoesNotExist:
+        raise NotFound(_("This room does not exist.")) from None
+
+
+def _require_facilitator(room: Room, user: User) -> None:
+    if not selectors.room_is_facilitator(room=room, user=user):
+        raise Forbidden(_("Only the room's facilitator can do that."))
+
+
+def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = False) -> str:
+    if not isinstance(value, str):
+        raise Invalid(_("%(field)s must be text.") % {"field": field}, field=field)
+    text = value.replace("\r\n", "\n").replace("\x00", "")
+    if len(text) > max_chars:
+        raise Invalid(
+            _("%(field)s is too long: %(count)d characters, the limit is %(limit)d.")
+            % {"field": field, "count": len(text), "limit": max_chars},
+            code="too_long",
+            field=field,
+            limit=max_chars,
+        )
+    if required and not text.strip():
+        raise Invalid(_("%(field)s is required.") % {"field": field}, code="required", field=field)
+    return text
+
+
+def _clean_client_id(client_id: Any) -> str:
+    if not isinstance(client_id, str) or not (1 <= len(client_id) <= CLIENT_ID_MAX):
+        raise Invalid(_("Every change needs a client id of 1 to 64 characters."), field="client_id")
+    return client_id
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+def scenario_install(*, data: dict[str, Any], builtin: bool = False) -> Scenario:
+    """Create or update a scenario and its positions from a dict (see debate/scenarios/*.json)."""
+    with transaction.atomic():
+        return scenario_install_with(Scenario, Position, data=data, builtin=builtin)
+
+
+def scenario_install_with(
+    scenario_model: Any, position_model: Any, *, data: dict[str, Any], builtin: bool
+) -> Any:
+    """The installer proper, taking the model classes so that the data migration can pass its
+    historical models."""
+    scenario, _created = scenario_model.objects.update_or_create(
+        slug=data["slug"],
+        defaults={
+            "title": data["title"],
+            "question": data["question"],
+            "briefing": data["briefing"],
+            "argument_slots": data.get("argument_slots", 3),
+            "risk_slots": data.get("risk_slots", 1),
+            "revisit_months": data.get("revisit_months", 6),
+            "recommendation_guidance": data.get("recommendation_guidance", ""),
+            "revisit_guidance": data.get("revisit_guidance", ""),
+            "is_builtin": builtin,
+        },
+    )
+    for order, pos in enumerate(data["positions"]):
+        position_model.objects.update_or_create(
+            scenario=scenario,
+            key=pos["key"],
+            defaults={
+                "name": pos["name"],
+                "short_name": pos["short_name"],
+                "summary": pos["summary"],
+                "order": order,
+            },
+        )
+    return scenario
+
+
+def builtin_scenario_data() -> dict[str, Any]:
+    return json.loads(BUILTIN_SCENARIO_FILE.read_text(encoding="utf-8"))
+
+
+def scenario_install_builtin() -> Scenario:
+    return scenario_install(data=builtin_scenario_data(), builtin=True)
+
+
+# --- rooms and members ----------------------------------------------------------------------
+
+
+def room_create(*, owner: AbstractBaseUser, scenario: Scenario, title: str = "") -> Room:
+    title = (title or "").strip()[:120] or scenario.title
+    for _attempt in range(20):
+        try:
+            with transaction.atomic():
+                return Room.objects.create(
+                    scenario=scenario, owner=owner, title=title, code=join_code_generate()
+                )
+        except IntegrityError:
+            continue  # the code is taken by another open room; draw again
+    raise Conflict(_("Could not find a free join code; please try again."))
+
+
+def member_join(*, code: str, display_name: str) -> Member:
+    """Join the open room with this code. Late joiners (after assignment) go to the smallest team."""
+    name = " ".join((display_name or "").split())
+    if not name:
+        raise Invalid(_("Please enter a display name."), code="required", field="display_name")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise Invalid(
+            _("Display names can be at most %(limit)d characters.") % {"limit": DISPLAY_NAME_MAX},
+            code="too_long",
+            field="display_name",
+        )
+    normalized = join_code_normalize(code or "")
+    room_id = (
+        Room.objects.exclude(phase=Phase.CLOSED)
+        .filter(code=normalized)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if room_id is None:
+        raise NotFound(
+            _("No open room has the code %(code)s. Check it with your facilitator.")
+            % {"code": normalized or "…"},
+            field="code",
+        )
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if room.phase == Phase.CLOSED:
+            raise WrongPhase(_("This room is closed."))
+        if room.members.filter(display_name__iexact=name).exists():
+            raise Conflict(
+                _("Someone in this room is already called “%(name)s”. Please choose another name.")
+                % {"name": name},
+                code="name_taken",
+                field="display_name",
+            )
+        position = None
+        if room.phase != Phase.LOBBY or room.members.filter(position__isnull=False).exists():
+            position = _smallest_team(room)
+        member = Member.objects.create(room=room, display_name=name, position=position)
+        events.emit(
+            room, events.MEMBER_JOINED, {"member": selectors.member_payload(member)},
+            audience=Audience.room(),
+        )
+    return member
+
+
+def _team_sizes(room: Room) -> dict[int, int]:
+    sizes = {p.pk: 0 for p in room.scenario.positions.all()}
+    counted = (
+        room.members.filter(position__isnull=False).values("position").annotate(n=Count("id"))
+    )
+    for row in counted:
+        sizes[row["position"]] = row["n"]
+    return sizes
+
+
+def _smallest_team(room: Room) -> Position:
+    sizes = _team_sizes(room)
+    positions = list(room.scenario.positions.all())
+    return min(positions, key=lambda p: (sizes[p.pk], p.order, p.pk))
+
+
+def positions_assign(*, room_id: int, actor: User, seed: int | None = None) -> list[Member]:
+    """Balanced assignment of every unassigned member.
+
+    Rule (docs/architecture.md): unassigned members are shuffled, then each in turn joins the team
+    with the fewest members (ties: the scenario's position order). Starting from balanced teams,
+    sizes never differ by more than one. Members already on a team stay where they are.
+    """
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_facilitator(room, actor)
+        if room.phase == Phase.CLOSED:
+            raise WrongPhase(_("This room is closed."))
+        return _assign_unassigned(room, seed=seed)
+
+
+def _assign_unassigned(room: Room, *, seed: int | None = None) -> list[Member]:
+    unassigned = list(room.members.filter(position__isnull=True))
+    random.Random(seed).shuffle(unassigned)
+    sizes = _team_sizes(room)
+    positions = list(room.scenario.positions.all())
+    for member in unassigned:
+        team = min(positions, key=lambda p: (sizes[p.pk], p.order, p.pk))
+        sizes[team.pk] += 1
+        member.position = team
+        member.save(update_fields=["position"])
+        events.emit(
+            room, events.MEMBER_MOVED,
+            {"member_id": member.pk, "position_id": team.pk},
+            audience=Audience.room(),
+        )
+    return unassigned
+
+
+def member_move(*, room_id: int, actor: User, member_id: Any, position_id: Any) -> Member:
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_facilitator(room, actor)
+        if room.phase == Phase.CLOSED:
+            raise WrongPhase(_("This room is closed."))
+        member = _member_in_room(room, member_id)
+        position = _position_in_room(room, position_id)
+        if member.position_id != position.pk:
+            member.position = position
+            member.save(update_fields=["position"])
+            events.emit(
+                room, events.MEMBER_MOVED,
+                {"member_id": member.pk, "position_id": position.pk},
+                audience=Audience.room(),
+            )
+    return member
+
+
+def _member_in_room(room: Room, member_id: Any) -> Member:
+    if not isinstance(member_id, int) or isinstance(member_id, bool):
+        raise Invalid(_("member_id must be a number."), field="member_id")
+    try:
+        return room.members.get(pk=member_id)
+    except Member.DoesNotExist:
+        raise NotFound(_("No such member in this room."), field="member_id") from None
+
+
+def _position_in_room(room: Room, position_id: Any) -> Position:
+    if not isinstance(position_id, int) or isinstance(position_id, bool):
+        raise Invalid(_("position_id must be a number."), field="position_id")
+    try:
+        return room.scenario.positions.get(pk=position_id)
+    except Position.DoesNotExist:
+        raise NotFound(_("No such position in this room."), field="position_id") from None
+
+
+# --- presence -------------------------------------------------------------------------------
+
+
+def member_connected(*, room_id: int, member_id: int) -> None:
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        updated = Member.objects.filter(pk=member_id, room=room).update(
+            open_sockets=F("open_sockets") + 1, last_seen=timezone.now()
+        )
+        if updated:
+            _emit_presence(room, member_id, online=True)
+
+
+def member_disconnected(*, room_id: int, member_id: int) -> None:
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        Member.objects.filter(pk=member_id, room=room, open_sockets__gt=0).update(
+            open_sockets=F("open_sockets") - 1
+        )
+        still_open = (
+            Member.objects.filter(pk=member_id, room=room)
+            .values_list("open_sockets", flat=True)
+            .first()
+        )
+        if still_open == 0:
+            _emit_presence(room, member_id, online=False)
+
+
+def member_touch(*, member_id: int) -> None:
+    """Heartbeat: refresh last_seen at most every PRESENCE_TOUCH_SECONDS (one write a minute)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.QUORUM["PRESENCE_TOUCH_SECONDS"])
+    Member.objects.filter(pk=member_id, last_seen__lt=stale).update(last_seen=now)
+
+
+def _emit_presence(room: Room, member_id: int, *, online: bool) -> None:
+    events.emit(
+        room, events.MEMBER_PRESENCE, {"member_id": member_id, "online": online},
+        audience=Audience.room(),
+    )
+
+
+# --- phases ---------------------------------------------------------------------------------
+
+
+def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
+    """Move the room to the next phase. `to_phase` must be the phase right after the current one,
+    so a double click or two facilitators acting at once cannot skip a phase."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_facilitator(room, actor)
+        current = PHASE_ORDER.index(room.phase)
+        if current == len(PHASE_ORDER) - 1:
+            raise WrongPhase(_("This room is closed."))
+        expected = PHASE_ORDER[current + 1]
+        if to_phase != expected:
+            raise WrongPhase(
+                _("The room is in %(phase)s; the next phase is %(next)s.")
+                % {"phase": Phase(room.phase).label, "next": expected.label},
+                phase=room.phase,
+            )
+        if expected == Phase.DRAFTING:
+            _assign_unassigned(room)
+        if expected == Phase.CLOSED:
+            rec = Recommendation.objects.filter(room=room).first()
+            if rec is None or not rec.is_complete:
+                raise Invalid(
+                    _("The recommendation needs a decision, a rationale and a revisit condition "
+                      "before the room can close."),
+                    code="recommendation_incomplete",
+                )
+            room.closed_at = timezone.now()
+        room.phase = expected
+        room.save(update_fields=["phase", "closed_at"])
+        events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
+    return room
+
+
+# --- drafts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What an acknowledgement carries: the object's id, its version, and whether this was a
+    resend of a change already applied (nothing changed)."""
+
+    id: int
+    version: int
+    duplicate: bool
+    seq: int | None
+
+
+def draft_save(
+    *,
+    room_id: int,
+    actor: User,
+    member_id: int | None,
+    client_id: Any,
+    text: Any,
+    base_version: Any,
+    kind: Any = None,
+    slot: Any = None,
+    draft_id: Any = None,
+) -> SaveResult:
+    """Save one draft slot.
+
+    A member writes their own slot for their current position, addressed by (kind, slot). A
+    facilitator edits an existing draft by its id. `base_version` is the version the client edited
+    (0 for a new slot): if the draft has moved on, the write is refused with the current text.
+    A resend of the change that produced the current version is acknowledged without a change.
+    """
+    client_id = _clean_client_id(client_id)
+    text = _clean_text(text, field="text", max_chars=settings.QUORUM["MAX_DRAFT_CHARS"])
+    if not isinstance(base_version, int) or isinstance(base_version, bool) or base_version < 0:
+        raise Invalid(_("base_version must be a whole number."), field="base_version")
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if room.phase != Phase.DRAFTING:
+            raise WrongPhase(
+                _("Drafts can only be written during the drafting phase."), phase=room.phase
+            )
+        if member_id is not None:
+            draft = _own_draft(room, member_id, kind, slot)
+            member = draft.author if draft.pk else None
+        else:
+            _require_facilitator(room, actor)
+            draft = _draft_in_room(room, draft_id)
+            member = None
+        if draft.pk and draft.last_client_id == client_id:
+            return SaveResult(id=draft.pk, version=draft.version, duplicate=True, seq=None)
+        current_version = draft.version if draft.pk else 0
+        if base_version != current_version:
+            raise Conflict(
+                _("This text was changed elsewhere since you started editing it."),
+                current={
+                    "id": draft.pk,
+                    "text": draft.text if draft.pk else "",
+                    "version": current_version,
+                },
+            )
+        if draft.pk and draft.text == text:
+            # Nothing to change: acknowledge at the current version without a write.
+            return SaveResult(id=draft.pk, version=draft.version, duplicate=True, seq=None)
+        draft.text = text
+        draft.last_client_id = client_id
+        draft.last_editor = actor if member is None and actor.is_authenticated else None
+        if draft.pk:
+            draft.version += 1
+            draft.save(
+                update_fields=["text", "version", "last_client_id", "last_editor", "updated_at"]
+            )
+        else:
+            draft.version = 1
+            draft.save()
+        seq = events.emit(
+            room,
+            events.DRAFT_UPDATED,
+            {"draft": selectors.draft_payload(draft)},
+            audience=Audience.team(draft.position_id),
+        )
+    return SaveResult(id=draft.pk, version=draft.version, duplicate=False, seq=seq)
+
+
+def _own_draft(room: Room, member_id: int, kind: Any, slot: Any) -> Draft:
+    member = Member.objects.filter(pk=member_id, room=room).first()
+    if member is None:
+        raise Forbidden(_("You are not a member of this room."))
+    if member.position_id is None:
+        raise WrongPhase(_("You have no position yet; wait for the facilitator to assign one."))
+    if kind not in DraftKind.values:
+        raise Invalid(_("kind must be “argument” or “risk”."), field="kind")
+    limit = room.scenario.argument_slots if kind == DraftKind.ARGUMENT else room.scenario.risk_slots
+    if not isinstance(slot, int) or isinstance(slot, bool) or not (1 <= slot <= limit):
+        raise Invalid(
+            _("slot must be a number from 1 to %(limit)d.") % {"limit": limit}, field="slot"
+        )
+    draft = Draft.objects.filter(
+        author=member, position_id=member.position_id, kind=kind, slot=slot
+    ).first()
+    if draft is None:
+        draft = Draft(
+            room=room, author=member, position_id=member.position_id, kind=kind, slot=slot,
+            version=0,
+        )
+    return draft
+
+
+def _draft_in_room(room: Room, draft_id: Any) -> Draft:
+    if not isinstance(draft_id, int) or isinstance(draft_id, bool):
+        raise Invalid(_("draft_id must be a number."), field="draft_id")
+    draft = Draft.objects.filter(pk=draft_id, room=room).select_related("author").first()
+    if draft is None:
+        raise NotFound(_("No such draft in this room."), field="draft_id")
+    return draft
+
+
+# --- recommendation -------------------------------------------------------------------------
+
+
+def recommendation_save(
+    *,
+    room_id: int,
+    actor: User,
+    client_id: Any,
+    decision_id: Any,
+    rationale: Any,
+    revisit_condition: Any,
+    base_version: Any,
+) -> SaveResult:
+    """The chair records the committee's recommendation. Partial saves are allowed while
+    writing; closing the room requires all three parts (phase_advance)."""
+    client_id = _clean_client_id(client_id)
+    limit = settings.QUORUM["MAX_RECOMMENDATION_CHARS"]
+    rationale = _clean_text(rationale, field="rationale", max_chars=limit)
+    revisit_condition = _clean_text(revisit_condition, field="revisit_condition", max_chars=limit)
+    if not isinstance(base_version, int) or isinstance(base_version, bool) or base_version < 0:
+        raise Invalid(_("base_version must be a whole number."), field="base_version")
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_facilitator(room, actor)
+        if room.phase != Phase.RECOMMENDATION:
+            raise WrongPhase(
+                _("The recommendation is written in the recommendation phase."), phase=room.phase
+            )
+        decision = None if decision_id is None else _position_in_room(room, decision_id)
+        rec, _created = Recommendation.objects.get_or_create(room=room)
+        if rec.version and rec.last_client_id == client_id:
+            return SaveResult(id=rec.pk, version=rec.version, duplicate=True, seq=None)
+        if base_version != rec.version:
+            raise Conflict(
+                _("The recommendation was changed elsewhere since you started editing it."),
+                current=selectors.recommendation_payload(rec),
+            )
+        rec.decision = decision
+        rec.rationale = rationale
+        rec.revisit_condition = revisit_condition
+        rec.version += 1
+        rec.last_client_id = client_id
+        rec.updated_by = actor if actor.is_authenticated else None
+        rec.save()
+        seq = events.emit(
+            room,
+            events.RECOMMENDATION_UPDATED,
+            {"recommendation": selectors.recommendation_payload(rec)},
+            audience=Audience.room(),
+        )
+    return SaveResult(id=rec.pk, version=rec.version, duplicate=False, seq=seq)
