@@ -158,7 +158,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 message=message,
             )
 
-    async def _error(self, payload: dict[str, Any], *, message: dict[str, Any] | None = None) -> None:
+    async def _error(
+        self, payload: dict[str, Any], *, message: dict[str, Any] | None = None
+    ) -> None:
         body = {"type": "error", **payload}
         if message is not None and "client_id" in message:
             body.setdefault("client_id", message["client_id"])
@@ -177,9 +179,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.member_touch)(member_id=self.member_id)
 
     async def handle_sync(self, message: dict[str, Any]) -> None:
-        snapshot = await database_sync_to_async(_snapshot)(
-            self.room_id, self.user, self.member_id
-        )
+        snapshot = await database_sync_to_async(_snapshot)(self.room_id, self.user, self.member_id)
         if snapshot is None:  # removed from the room meanwhile
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
@@ -200,6 +200,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             kind=message.get("kind"),
             slot=message.get("slot"),
             draft_id=message.get("draft_id"),
+            position_id=message.get("position_id"),
         )
         await self._ack(message, result)
 

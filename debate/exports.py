@@ -25,7 +25,7 @@ def _block(text: str) -> str:
     return "  \n".join(md_escape(line) for line in text.strip().split("\n"))
 
 
-def record_markdown(*, record: RecordLike) -> str:
+def record_markdown(*, record: RoomRecord) -> str:
     room = record.room
     scenario = room.scenario
     lines: list[str] = [
@@ -52,8 +52,9 @@ def record_markdown(*, record: RecordLike) -> str:
         if not arguments:
             lines += ["_No arguments written._", ""]
         for number, draft in enumerate(arguments, start=1):
+            body = _block(draft.text).replace("\n", "\n   ")
             lines += [
-                f"{number}\\. {_block(draft.text)}  ",
+                f"{number}. {body}  ",
                 f"   — {md_escape(draft.author.display_name)}",
                 "",
             ]
@@ -85,6 +86,3 @@ def record_markdown(*, record: RecordLike) -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
-
-
-RecordLike = RoomRecord

@@ -9,8 +9,13 @@ class JoinForm(forms.Form):
         label=_("Room code"),
         max_length=12,
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false",
-                   "inputmode": "text", "class": "code-input"}
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "inputmode": "text",
+                "class": "code-input",
+            }
         ),
     )
     display_name = forms.CharField(

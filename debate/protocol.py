@@ -48,6 +48,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "kind": Field(_OPTIONAL_STR, required=False),
         "slot": Field(_OPTIONAL_INT, required=False),
         "draft_id": Field(_OPTIONAL_INT, required=False),
+        "position_id": Field(_OPTIONAL_INT, required=False),
     },
     "phase.advance": {"to": Field(_STR)},
     "positions.assign": {},

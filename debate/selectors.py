@@ -194,8 +194,10 @@ def room_record(*, room: Room) -> RoomRecord:
     by_pos: dict[int | None, list[Member]] = {}
     for m in members:
         by_pos.setdefault(m.position_id, []).append(m)
-    drafts = Draft.objects.filter(room=room).select_related("author").order_by(
-        "position__order", "kind", "slot", "author__joined_at"
+    drafts = (
+        Draft.objects.filter(room=room)
+        .select_related("author")
+        .order_by("position__order", "kind", "slot", "author__joined_at")
     )
     drafts_by_position: dict[int, list[Draft]] = {p.pk: [] for p in positions}
     for d in drafts:

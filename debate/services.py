@@ -191,7 +191,9 @@ def member_join(*, code: str, display_name: str) -> Member:
             position = _smallest_team(room)
         member = Member.objects.create(room=room, display_name=name, position=position)
         events.emit(
-            room, events.MEMBER_JOINED, {"member": selectors.member_payload(member)},
+            room,
+            events.MEMBER_JOINED,
+            {"member": selectors.member_payload(member)},
             audience=Audience.room(),
         )
     return member
@@ -199,9 +201,7 @@ def member_join(*, code: str, display_name: str) -> Member:
 
 def _team_sizes(room: Room) -> dict[int, int]:
     sizes = {p.pk: 0 for p in room.scenario.positions.all()}
-    counted = (
-        room.members.filter(position__isnull=False).values("position").annotate(n=Count("id"))
-    )
+    counted = room.members.filter(position__isnull=False).values("position").annotate(n=Count("id"))
     for row in counted:
         sizes[row["position"]] = row["n"]
     return sizes
@@ -239,7 +239,8 @@ def _assign_unassigned(room: Room, *, seed: int | None = None) -> list[Member]:
         member.position = team
         member.save(update_fields=["position"])
         events.emit(
-            room, events.MEMBER_MOVED,
+            room,
+            events.MEMBER_MOVED,
             {"member_id": member.pk, "position_id": team.pk},
             audience=Audience.room(),
         )
@@ -258,7 +259,8 @@ def member_move(*, room_id: int, actor: User, member_id: Any, position_id: Any) 
             member.position = position
             member.save(update_fields=["position"])
             events.emit(
-                room, events.MEMBER_MOVED,
+                room,
+                events.MEMBER_MOVED,
                 {"member_id": member.pk, "position_id": position.pk},
                 audience=Audience.room(),
             )
@@ -320,7 +322,9 @@ def member_touch(*, member_id: int) -> None:
 
 def _emit_presence(room: Room, member_id: int, *, online: bool) -> None:
     events.emit(
-        room, events.MEMBER_PRESENCE, {"member_id": member_id, "online": online},
+        room,
+        events.MEMBER_PRESENCE,
+        {"member_id": member_id, "online": online},
         audience=Audience.room(),
     )
 
@@ -350,8 +354,10 @@ def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
             rec = Recommendation.objects.filter(room=room).first()
             if rec is None or not rec.is_complete:
                 raise Invalid(
-                    _("The recommendation needs a decision, a rationale and a revisit condition "
-                      "before the room can close."),
+                    _(
+                        "The recommendation needs a decision, a rationale and a revisit condition "
+                        "before the room can close."
+                    ),
                     code="recommendation_incomplete",
                 )
             room.closed_at = timezone.now()
@@ -386,6 +392,7 @@ def draft_save(
     kind: Any = None,
     slot: Any = None,
     draft_id: Any = None,
+    position_id: Any = None,
 ) -> SaveResult:
     """Save one draft slot.
 
@@ -393,6 +400,8 @@ def draft_save(
     facilitator edits an existing draft by its id. `base_version` is the version the client edited
     (0 for a new slot): if the draft has moved on, the write is refused with the current text.
     A resend of the change that produced the current version is acknowledged without a change.
+    A member may name the `position_id` they wrote for: if they have moved team since, the write is
+    refused (code position_changed) instead of landing in the new team's slot.
     """
     client_id = _clean_client_id(client_id)
     text = _clean_text(text, field="text", max_chars=settings.QUORUM["MAX_DRAFT_CHARS"])
@@ -405,7 +414,7 @@ def draft_save(
                 _("Drafts can only be written during the drafting phase."), phase=room.phase
             )
         if member_id is not None:
-            draft = _own_draft(room, member_id, kind, slot)
+            draft = _own_draft(room, member_id, kind, slot, position_id)
             member = draft.author if draft.pk else None
         else:
             _require_facilitator(room, actor)
@@ -446,12 +455,18 @@ def draft_save(
     return SaveResult(id=draft.pk, version=draft.version, duplicate=False, seq=seq)
 
 
-def _own_draft(room: Room, member_id: int, kind: Any, slot: Any) -> Draft:
+def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: Any) -> Draft:
     member = Member.objects.filter(pk=member_id, room=room).first()
     if member is None:
         raise Forbidden(_("You are not a member of this room."))
     if member.position_id is None:
         raise WrongPhase(_("You have no position yet; wait for the facilitator to assign one."))
+    if position_id is not None and position_id != member.position_id:
+        raise Conflict(
+            _("You have moved to another position; this text was not saved there."),
+            code="position_changed",
+            position_id=member.position_id,
+        )
     if kind not in DraftKind.values:
         raise Invalid(_("kind must be “argument” or “risk”."), field="kind")
     limit = room.scenario.argument_slots if kind == DraftKind.ARGUMENT else room.scenario.risk_slots
@@ -464,7 +479,11 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any) -> Draft:
     ).first()
     if draft is None:
         draft = Draft(
-            room=room, author=member, position_id=member.position_id, kind=kind, slot=slot,
+            room=room,
+            author=member,
+            position_id=member.position_id,
+            kind=kind,
+            slot=slot,
             version=0,
         )
     return draft

@@ -7,6 +7,7 @@ import uuid
 import segno
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -97,6 +98,8 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "userId": request.user.pk if viewer.is_facilitator else None,
         "exportUrl": reverse("debate:room_export_md", args=[viewer.room.pk]),
         "presentUrl": reverse("debate:room_present", args=[viewer.room.pk]),
+        "maxDraftChars": settings.QUORUM["MAX_DRAFT_CHARS"],
+        "maxRecommendationChars": settings.QUORUM["MAX_RECOMMENDATION_CHARS"],
     }
     return render(
         request, "debate/room.html", {"room": viewer.room, "viewer": viewer, "config": config}
@@ -113,7 +116,9 @@ def room_present(request: HttpRequest, room_id: int) -> HttpResponse:
     if not viewer.is_facilitator:
         raise Http404
     join_url = _join_url(request, viewer.room)
-    qr_svg = segno.make(join_url, error="m").svg_inline(scale=8, border=2, dark="#111", light="#fff")
+    qr_svg = segno.make(join_url, error="m").svg_inline(
+        scale=8, border=2, dark="#111", light="#fff"
+    )
     config = {
         "roomId": viewer.room.pk,
         "socketPath": f"/ws/rooms/{viewer.room.pk}/",

@@ -1,0 +1,956 @@
+// The room page: one socket, the room's state from snapshots and events, and the editors whose
+// unacknowledged changes live in the Outbox until the server confirms them. See docs/protocol.md.
+
+import { h, clear, words, newClientId } from "./dom.js";
+import { Outbox } from "./outbox.js";
+import { RoomSocket } from "./socket.js";
+
+const config = JSON.parse(document.getElementById("room-config").textContent);
+const app = document.getElementById("app");
+const statusEl = document.getElementById("save-status");
+const bannerEl = document.getElementById("phase-banner");
+const announcer = document.getElementById("announcer");
+
+const PHASES = ["lobby", "drafting", "review", "recommendation", "closed"];
+const PHASE_LABELS = {
+  lobby: "Lobby",
+  drafting: "Drafting",
+  review: "Review",
+  recommendation: "Recommendation",
+  closed: "Closed",
+};
+const SEND_DEBOUNCE_MS = 700;
+const SEND_MAX_WAIT_MS = 3000;
+const GAP_WAIT_MS = 800;
+const RETRY_AFTER_ERROR_MS = 3000;
+
+const identity = config.memberId ? `m${config.memberId}` : `f${config.userId}`;
+const outbox = new Outbox(`quorum:outbox:${config.roomId}:${identity}`);
+
+const state = {
+  snap: null, // the last snapshot with events applied
+  seq: null,
+  buffered: new Map(), // seq -> event that arrived ahead of a gap
+  gapTimer: null,
+  synced: false,
+  fatal: null,
+  lastError: null,
+};
+
+let sendTimer = null;
+let firstUnsentAt = null;
+let renderQueued = false;
+const editors = new Map(); // target -> textarea (kept across renders so focus and undo survive)
+
+// ---------------------------------------------------------------------------------------------
+// Socket and sequence numbers
+
+const socket = new RoomSocket({
+  path: config.socketPath,
+  onOpen: () => {
+    state.synced = false;
+    socket.send({ type: "sync", last_seq: state.seq });
+  },
+  onMessage: handleMessage,
+  onStateChange: (s) => {
+    if (s !== "open") {
+      state.synced = false;
+      for (const entry of outbox.entries.values()) entry.sent = false;
+    }
+    renderStatus();
+  },
+  onFatal: (reason) => {
+    state.fatal = reason;
+    render();
+  },
+});
+
+function handleMessage(message) {
+  switch (message.type) {
+    case "snapshot":
+      applySnapshot(message);
+      break;
+    case "synced":
+      state.synced = true;
+      flush(true);
+      renderStatus();
+      break;
+    case "ack":
+      handleAck(message);
+      break;
+    case "error":
+      handleError(message);
+      break;
+    case "pong":
+      break;
+    default:
+      if (typeof message.seq === "number") handleEvent(message);
+  }
+}
+
+function handleEvent(event) {
+  if (state.seq === null || !state.synced) {
+    state.buffered.set(event.seq, event);
+    return;
+  }
+  if (event.seq <= state.seq) return; // already applied (or older than the snapshot)
+  state.buffered.set(event.seq, event);
+  drainBuffered();
+  if (state.buffered.size && !state.gapTimer) {
+    // A sequence number is missing: wait briefly for it, then ask for a fresh snapshot.
+    state.gapTimer = setTimeout(() => {
+      state.gapTimer = null;
+      if (state.buffered.size) resync();
+    }, GAP_WAIT_MS);
+  }
+}
+
+function drainBuffered() {
+  for (const seq of [...state.buffered.keys()]) if (seq <= state.seq) state.buffered.delete(seq);
+  let next = state.buffered.get(state.seq + 1);
+  while (next) {
+    state.buffered.delete(next.seq);
+    applyEvent(next);
+    state.seq = next.seq;
+    next = state.buffered.get(state.seq + 1);
+  }
+  if (!state.buffered.size && state.gapTimer) {
+    clearTimeout(state.gapTimer);
+    state.gapTimer = null;
+  }
+}
+
+function resync() {
+  state.synced = false;
+  socket.send({ type: "sync", last_seq: null });
+}
+
+function applySnapshot(snap) {
+  const hadSnapshot = state.snap !== null;
+  const previousPhase = state.snap && state.snap.room.phase;
+  state.snap = snap;
+  state.seq = snap.seq;
+  state.synced = true;
+  drainBuffered();
+  reconcileOutbox();
+  if (hadSnapshot && previousPhase !== snap.room.phase) {
+    announce(`Phase: ${PHASE_LABELS[snap.room.phase]}`);
+  }
+  render();
+  flush(true);
+}
+
+function applyEvent(event) {
+  const snap = state.snap;
+  switch (event.type) {
+    case "member.joined": {
+      if (!snap.members.some((m) => m.id === event.member.id)) {
+        snap.members.push(event.member);
+        announce(`${event.member.display_name} joined`);
+      }
+      break;
+    }
+    case "member.presence": {
+      const member = snap.members.find((m) => m.id === event.member_id);
+      if (member) member.online = event.online;
+      break;
+    }
+    case "member.moved": {
+      const member = snap.members.find((m) => m.id === event.member_id);
+      if (member) member.position_id = event.position_id;
+      if (snap.me.member_id === event.member_id) {
+        snap.me.position_id = event.position_id;
+        keepEntriesOfOtherPositions();
+        announce(`You are now arguing: ${positionName(event.position_id)}`);
+        resync(); // the new team's drafts
+      }
+      break;
+    }
+    case "draft.updated": {
+      const index = snap.drafts.findIndex((d) => d.id === event.draft.id);
+      if (index === -1) snap.drafts.push(event.draft);
+      else if (snap.drafts[index].version <= event.draft.version) snap.drafts[index] = event.draft;
+      break;
+    }
+    case "phase.changed": {
+      snap.room.phase = event.phase;
+      announce(`Phase: ${PHASE_LABELS[event.phase]}`);
+      resync(); // what each audience may see depends on the phase
+      break;
+    }
+    case "recommendation.updated": {
+      if (event.recommendation.version >= snap.recommendation.version) {
+        snap.recommendation = event.recommendation;
+      }
+      break;
+    }
+    default:
+      break; // "tick" and unknown types only advance the sequence number
+  }
+  queueRender();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox: queue, send, acknowledge, conflicts
+
+function draftTarget(positionId, kind, slot) {
+  return `draft:${positionId}:${kind}:${slot}`;
+}
+
+function serverItem(target) {
+  const snap = state.snap;
+  if (!snap) return null;
+  if (target === "recommendation") return snap.recommendation;
+  const [, positionId, kind, slot] = target.split(":");
+  return (
+    snap.drafts.find(
+      (d) =>
+        d.author_id === snap.me.member_id &&
+        d.position_id === Number(positionId) &&
+        d.kind === kind &&
+        d.slot === Number(slot),
+    ) || null
+  );
+}
+
+function sameValue(target, payload, item) {
+  if (!item) return target !== "recommendation" && payload.text === "";
+  if (target === "recommendation") {
+    return (
+      payload.decision_id === item.decision_id &&
+      payload.rationale === item.rationale &&
+      payload.revisit_condition === item.revisit_condition
+    );
+  }
+  return payload.text === item.text;
+}
+
+function queueChange(target, payload) {
+  const entry = outbox.get(target);
+  if (!entry) {
+    const item = serverItem(target);
+    outbox.entries.set(target, {
+      target,
+      client_id: newClientId(),
+      payload,
+      base_version: item ? item.version : 0,
+      sent: false,
+      next: null,
+    });
+  } else if (!entry.sent) {
+    entry.payload = payload; // not sent yet: the newer text replaces it
+    delete entry.failed;
+  } else {
+    entry.next = payload; // in flight: goes out after the acknowledgement
+  }
+  outbox.persist();
+  if (firstUnsentAt === null) firstUnsentAt = Date.now();
+  clearTimeout(sendTimer);
+  const wait = Math.max(0, Math.min(SEND_DEBOUNCE_MS, firstUnsentAt + SEND_MAX_WAIT_MS - Date.now()));
+  sendTimer = setTimeout(() => flush(true), wait);
+  renderStatus();
+}
+
+function flush(force) {
+  if (!force || !socket.isOpen() || !state.synced) {
+    renderStatus();
+    return;
+  }
+  firstUnsentAt = null;
+  for (const entry of outbox.entries.values()) {
+    if (entry.sent || entry.failed) continue;
+    const sent = socket.send({ ...entry.payload, client_id: entry.client_id, base_version: entry.base_version });
+    if (!sent) break;
+    entry.sent = true;
+  }
+  renderStatus();
+}
+
+function settle(entry, version) {
+  // The change `entry` is committed at `version`: send what was typed meanwhile, if anything.
+  if (entry.next) {
+    outbox.entries.set(entry.target, {
+      target: entry.target,
+      client_id: newClientId(),
+      payload: entry.next,
+      base_version: version,
+      sent: false,
+      next: null,
+    });
+  } else {
+    outbox.entries.delete(entry.target);
+  }
+}
+
+function handleAck(ack) {
+  const entry = outbox.byClientId(ack.client_id);
+  if (!entry) return;
+  const item = serverItem(entry.target);
+  if (entry.target === "recommendation") {
+    if (ack.version >= state.snap.recommendation.version) {
+      state.snap.recommendation = { ...entry.payload, version: ack.version, last_client_id: ack.client_id };
+      delete state.snap.recommendation.type;
+    }
+  } else if (!item || item.version <= ack.version) {
+    const [, positionId, kind, slot] = entry.target.split(":");
+    const draft = {
+      id: ack.id,
+      position_id: Number(positionId),
+      author_id: state.snap.me.member_id,
+      kind,
+      slot: Number(slot),
+      text: entry.payload.text,
+      version: ack.version,
+      last_client_id: ack.client_id,
+    };
+    const index = state.snap.drafts.findIndex((d) => d.id === ack.id);
+    if (index === -1) state.snap.drafts.push(draft);
+    else state.snap.drafts[index] = draft;
+  }
+  settle(entry, ack.version);
+  outbox.persist();
+  flush(true);
+  queueRender();
+}
+
+function handleError(error) {
+  const entry = error.client_id ? outbox.byClientId(error.client_id) : null;
+  if (!entry) {
+    showError(error.message);
+    return;
+  }
+  if (error.code === "conflict" && error.current) {
+    toConflict(entry, error.current, "changed");
+    queueRender();
+  } else if (error.code === "position_changed") {
+    toConflict(entry, null, "moved");
+    queueRender();
+  } else if (["not_saved", "rate_limited", "server_error"].includes(error.code)) {
+    entry.sent = false; // kept; sent again shortly
+    setTimeout(() => flush(true), RETRY_AFTER_ERROR_MS);
+  } else {
+    // Refused for good (e.g. drafting has ended): keep the words visible so nothing is lost.
+    toConflict(entry, null, error.code === "wrong_phase" ? "phase" : "refused", error.message);
+    queueRender();
+  }
+  outbox.persist();
+  renderStatus();
+}
+
+function toConflict(entry, current, reason, message) {
+  const mine = entry.next || entry.payload;
+  outbox.entries.delete(entry.target);
+  outbox.conflicts.set(entry.target, {
+    target: entry.target,
+    mine,
+    reason,
+    message: message || "",
+  });
+  if (current && entry.target !== "recommendation" && current.id) {
+    const index = state.snap.drafts.findIndex((d) => d.id === current.id);
+    const merged = { ...(index === -1 ? {} : state.snap.drafts[index]), ...current };
+    if (index === -1) {
+      const [, positionId, kind, slot] = entry.target.split(":");
+      Object.assign(merged, {
+        position_id: Number(positionId),
+        author_id: state.snap.me.member_id,
+        kind,
+        slot: Number(slot),
+      });
+      state.snap.drafts.push(merged);
+    } else state.snap.drafts[index] = merged;
+  } else if (current && entry.target === "recommendation") {
+    state.snap.recommendation = current;
+  }
+  // The editor shows the saved text; the user's words stay in the conflict panel.
+  const editor = editors.get(entry.target);
+  if (editor && entry.target !== "recommendation") {
+    const item = serverItem(entry.target);
+    editor.value = item ? item.text : "";
+  }
+}
+
+function reconcileOutbox() {
+  // After a (re)connect: which kept changes did the server already apply, which are stale?
+  keepEntriesOfOtherPositions();
+  for (const entry of [...outbox.entries.values()]) {
+    const item = serverItem(entry.target);
+    entry.sent = false;
+    if (item && item.last_client_id === entry.client_id) {
+      settle(entry, item.version);
+    } else if ((item ? item.version : 0) !== entry.base_version) {
+      if (sameValue(entry.target, entry.next || entry.payload, item)) outbox.entries.delete(entry.target);
+      else toConflict(entry, null, "changed");
+    }
+  }
+  outbox.persist();
+}
+
+function keepEntriesOfOtherPositions() {
+  const me = state.snap && state.snap.me;
+  if (!me || me.role !== "member") return;
+  for (const entry of [...outbox.entries.values()]) {
+    if (entry.target.startsWith("draft:") && Number(entry.target.split(":")[1]) !== me.position_id) {
+      toConflict(entry, null, "moved");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status, announcements, errors
+
+function renderStatus() {
+  if (!statusEl) return;
+  const pending = outbox.pendingCount();
+  let text;
+  let kind;
+  if (state.fatal) {
+    text = "Disconnected";
+    kind = "offline";
+  } else if (outbox.conflicts.size) {
+    text = "Conflict: your version is kept below";
+    kind = "conflict";
+  } else if (!socket.isOpen()) {
+    text = pending
+      ? `Offline — ${pending} ${pending === 1 ? "change" : "changes"} kept on this device`
+      : "Offline — reconnecting…";
+    kind = "offline";
+  } else if (!state.synced || pending) {
+    text = "Saving…";
+    kind = "saving";
+  } else {
+    text = "Saved";
+    kind = "saved";
+  }
+  if (statusEl.textContent !== text) statusEl.textContent = text;
+  statusEl.dataset.state = kind;
+}
+
+function announce(text) {
+  announcer.textContent = "";
+  setTimeout(() => {
+    announcer.textContent = text;
+  }, 50);
+}
+
+function showError(message) {
+  state.lastError = message;
+  queueRender();
+  setTimeout(() => {
+    if (state.lastError === message) {
+      state.lastError = null;
+      queueRender();
+    }
+  }, 8000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function queueRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
+function positionName(id) {
+  const p = state.snap.scenario.positions.find((pos) => pos.id === id);
+  return p ? p.name : "—";
+}
+
+function positionIndex(id) {
+  return state.snap.scenario.positions.findIndex((pos) => pos.id === id);
+}
+
+function memberName(id) {
+  const m = state.snap.members.find((member) => member.id === id);
+  return m ? m.display_name : "—";
+}
+
+function render() {
+  renderStatus();
+  if (state.fatal) {
+    renderFatal();
+    return;
+  }
+  if (!state.snap) return;
+  if (config.presenting) {
+    renderPresenting();
+    return;
+  }
+  const focus = captureFocus();
+  renderBanner();
+  const role = state.snap.me.role;
+  clear(app);
+  if (state.lastError) app.append(h("p", { class: "form-error", role: "alert" }, state.lastError));
+  if (role === "facilitator") renderFacilitator();
+  else renderMember();
+  restoreFocus(focus);
+}
+
+function captureFocus() {
+  const el = document.activeElement;
+  if (!el || !el.id || !app.contains(el)) return null;
+  return { id: el.id, start: el.selectionStart, end: el.selectionEnd };
+}
+
+function restoreFocus(focus) {
+  if (!focus) return;
+  const el = document.getElementById(focus.id);
+  if (!el || document.activeElement === el) return;
+  el.focus({ preventScroll: true });
+  if (typeof focus.start === "number" && el.setSelectionRange) {
+    try {
+      el.setSelectionRange(focus.start, focus.end);
+    } catch (err) {
+      // not a text control
+    }
+  }
+}
+
+function renderFatal() {
+  const messages = {
+    not_participant: "This browser is not part of the room. Join with the room code to take part.",
+    removed: "You are no longer part of this room.",
+    room_not_found: "This room does not exist any more.",
+  };
+  clear(app);
+  app.append(
+    h("div", { class: "card fatal", role: "alert" },
+      h("h2", {}, "You are not connected to this room"),
+      h("p", {}, messages[state.fatal] || "The connection was refused."),
+      h("a", { class: "button primary", href: "/join/" }, "Join a room")),
+  );
+}
+
+const PHASE_HINTS = {
+  member: {
+    lobby: "Waiting for the facilitator to start. You will be given a position to argue.",
+    drafting:
+      "Write three specific arguments for your position, tied to this model being far ahead of anything released so far, and one risk of your own position you cannot easily refute.",
+    review: "Read every position's case side by side. Which arguments are strongest?",
+    recommendation: "The chair is writing the committee's recommendation. Watch it take shape.",
+    closed: "The committee has decided. The full record is below.",
+  },
+  facilitator: {
+    lobby: "Students join with the code. Assign positions when everyone is in, then start drafting.",
+    drafting: "Teams are drafting. Each team sees only its own drafts; you see everything.",
+    review: "Everyone now sees all positions side by side. Let the debate run.",
+    recommendation:
+      "Record the committee's decision, its rationale and the condition that would reopen it. All three are required to close.",
+    closed: "The room is closed. Download the record.",
+  },
+};
+
+function renderBanner() {
+  const phase = state.snap.room.phase;
+  const role = state.snap.me.role;
+  clear(bannerEl);
+  bannerEl.dataset.phase = phase;
+  bannerEl.append(
+    h("ol", { class: "phase-steps", "aria-label": "Phases" },
+      PHASES.map((p) =>
+        h("li", {
+          class: p === phase ? "current" : PHASES.indexOf(p) < PHASES.indexOf(phase) ? "done" : "",
+          "aria-current": p === phase ? "step" : null,
+        }, PHASE_LABELS[p]),
+      )),
+    h("p", { class: "phase-hint" }, PHASE_HINTS[role][phase]),
+  );
+}
+
+// ----- member --------------------------------------------------------------------------------
+
+function renderMember() {
+  const snap = state.snap;
+  const phase = snap.room.phase;
+  const me = snap.me;
+  app.append(renderMyPosition());
+  renderConflicts();
+  if (phase === "lobby") {
+    app.append(renderLobby());
+  } else if (phase === "drafting") {
+    if (me.position_id !== null) {
+      app.append(h("div", { class: "drafting-grid" }, renderMyEditors(), renderTeamDrafts()));
+    }
+  } else {
+    if (phase !== "review") app.append(renderRecommendationView());
+    app.append(renderColumns());
+    if (phase === "closed") {
+      app.append(h("p", {}, h("a", { class: "button", href: config.exportUrl, download: "" }, "Download the record (.md)")));
+    }
+  }
+}
+
+function renderMyPosition() {
+  const me = state.snap.me;
+  if (me.position_id === null) {
+    return h("section", { class: "my-position unassigned card", "aria-label": "Your position" },
+      h("p", { class: "eyebrow" }, `You are ${me.display_name}`),
+      h("p", { class: "my-position-name" }, "No position yet"),
+      h("p", {}, "The facilitator will assign you one of the positions."));
+  }
+  const pos = state.snap.scenario.positions.find((p) => p.id === me.position_id);
+  return h("section", { class: `my-position card pos-${positionIndex(me.position_id)}`, "aria-label": "Your position" },
+    h("p", { class: "eyebrow" }, `You are ${me.display_name} · your position`),
+    h("p", { class: "my-position-name" }, pos.name),
+    h("p", { class: "my-position-summary" }, pos.summary));
+}
+
+function renderLobby() {
+  const members = state.snap.members;
+  return h("section", { class: "card", "aria-labelledby": "lobby-h" },
+    h("h2", { id: "lobby-h" }, `In the room (${members.length})`),
+    h("ul", { class: "chip-list" }, members.map((m) => memberChip(m))));
+}
+
+function memberChip(m) {
+  return h("li", { class: `member-chip${m.online ? " online" : ""}` },
+    h("span", { class: "dot", "aria-hidden": "true" }),
+    m.display_name,
+    h("span", { class: "visually-hidden" }, m.online ? " (online)" : " (offline)"));
+}
+
+function editorValue(target, serverText) {
+  const entry = outbox.get(target);
+  if (entry) return (entry.next || entry.payload).text;
+  return serverText;
+}
+
+function makeEditor(target, { id, label, hint, kind, slot, positionId, max }) {
+  let area = editors.get(target);
+  const item = serverItem(target);
+  const value = editorValue(target, item ? item.text : "");
+  if (!area) {
+    area = h("textarea", { id, rows: 4, maxlength: max, "aria-describedby": `${id}-hint ${id}-count` });
+    area.addEventListener("input", () => {
+      queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value });
+      const counter = document.getElementById(`${id}-count`);
+      if (counter) counter.textContent = countText(area.value, max);
+    });
+    editors.set(target, area);
+    area.value = value;
+  } else if (document.activeElement !== area && area.value !== value) {
+    area.value = value;
+  } else if (!outbox.get(target) && area.value !== value) {
+    area.value = value; // changed elsewhere and nothing of ours pending
+  }
+  return h("div", { class: "field editor" },
+    h("label", { for: id }, label),
+    h("p", { class: "help", id: `${id}-hint` }, hint),
+    area,
+    h("p", { class: "counter", id: `${id}-count` }, countText(area.value, max)));
+}
+
+function countText(text, max) {
+  return `${words(text)} words · ${text.length}/${max} characters`;
+}
+
+function renderMyEditors() {
+  const snap = state.snap;
+  const positionId = snap.me.position_id;
+  const section = h("section", { class: "card my-case", "aria-labelledby": "my-case-h" },
+    h("h2", { id: "my-case-h" }, "Your case"));
+  for (let slot = 1; slot <= snap.scenario.argument_slots; slot += 1) {
+    section.append(makeEditor(draftTarget(positionId, "argument", slot), {
+      id: `arg-${slot}`,
+      label: `Argument ${slot}`,
+      hint: "Specific, not general: why does it matter for this model, far ahead of the state of the art?",
+      kind: "argument",
+      slot,
+      positionId,
+      max: config.maxDraftChars,
+    }));
+  }
+  for (let slot = 1; slot <= snap.scenario.risk_slots; slot += 1) {
+    section.append(makeEditor(draftTarget(positionId, "risk", slot), {
+      id: `risk-${slot}`,
+      label: "A risk of our own position we cannot easily refute",
+      hint: "Be honest: what is the strongest cost of the option you are defending?",
+      kind: "risk",
+      slot,
+      positionId,
+      max: config.maxDraftChars,
+    }));
+  }
+  return section;
+}
+
+function renderTeamDrafts() {
+  const snap = state.snap;
+  const mates = snap.members.filter((m) => m.position_id === snap.me.position_id && m.id !== snap.me.member_id);
+  const section = h("section", { class: "card team", "aria-labelledby": "team-h" },
+    h("h2", { id: "team-h" }, "Your team"));
+  if (!mates.length) {
+    section.append(h("p", { class: "muted" }, "No teammates yet: you argue this position on your own."));
+    return section;
+  }
+  for (const mate of mates) {
+    const drafts = snap.drafts
+      .filter((d) => d.author_id === mate.id && d.position_id === snap.me.position_id && d.text.trim())
+      .sort(draftOrder);
+    section.append(h("article", { class: "mate" },
+      h("h3", {}, h("span", { class: `dot${mate.online ? " online" : ""}`, "aria-hidden": "true" }), mate.display_name),
+      drafts.length
+        ? h("ul", { class: "draft-list" }, drafts.map((d) => h("li", {}, h("span", { class: "slot-label" }, slotLabel(d)), h("span", { class: "draft-text" }, d.text))))
+        : h("p", { class: "muted" }, "Nothing written yet.")));
+  }
+  return section;
+}
+
+function draftOrder(a, b) {
+  if (a.kind !== b.kind) return a.kind === "argument" ? -1 : 1;
+  return a.slot - b.slot;
+}
+
+function slotLabel(d) {
+  return d.kind === "argument" ? `Argument ${d.slot}` : "Risk";
+}
+
+function renderConflicts() {
+  for (const conflict of outbox.conflicts.values()) {
+    const reasons = {
+      changed: "This text was changed somewhere else (another tab or the facilitator) before your edit was saved. The saved text is shown in the editor; your version is kept here.",
+      moved: "You moved to another position before this was saved. Your text is kept here.",
+      phase: "This could not be saved because the phase had changed. Your text is kept here.",
+      refused: conflict.message || "The server refused this change. Your text is kept here.",
+    };
+    const mine = conflict.mine.text !== undefined ? conflict.mine.text : `${conflict.mine.rationale}\n\n${conflict.mine.revisit_condition}`;
+    const canReapply = conflict.reason === "changed" && editors.has(conflict.target);
+    const id = `conflict-${conflict.target.replace(/[^a-z0-9]/gi, "-")}`;
+    app.append(h("section", { class: "card conflict", role: "alert", "aria-labelledby": `${id}-h` },
+      h("h2", { id: `${id}-h` }, "Your version is kept on this device"),
+      h("p", {}, reasons[conflict.reason] || reasons.refused),
+      h("label", { for: id }, "Your version"),
+      h("textarea", { id, readonly: true, rows: 4, value: mine }),
+      h("p", { class: "actions" },
+        canReapply ? h("button", { type: "button", class: "button primary", onclick: () => reapply(conflict) }, "Use my version") : null,
+        h("button", { type: "button", class: "button secondary", onclick: () => discardConflict(conflict) }, "Discard my version"))));
+  }
+}
+
+function reapply(conflict) {
+  outbox.conflicts.delete(conflict.target);
+  const editor = editors.get(conflict.target);
+  if (editor && conflict.mine.text !== undefined) editor.value = conflict.mine.text;
+  queueChange(conflict.target, conflict.mine);
+  render();
+}
+
+function discardConflict(conflict) {
+  outbox.conflicts.delete(conflict.target);
+  outbox.persist();
+  render();
+}
+
+function renderColumns() {
+  const snap = state.snap;
+  const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
+    h("h2", { id: "cases-h" }, "The positions' cases"));
+  const columns = h("div", { class: "columns" });
+  for (const pos of snap.scenario.positions) {
+    const drafts = snap.drafts.filter((d) => d.position_id === pos.id && d.text.trim());
+    const args = drafts.filter((d) => d.kind === "argument").sort(draftOrder);
+    const risks = drafts.filter((d) => d.kind === "risk");
+    const team = snap.members.filter((m) => m.position_id === pos.id).map((m) => m.display_name);
+    columns.append(h("article", { class: `column pos-${positionIndex(pos.id)}`, "aria-label": pos.name },
+      h("h3", { class: "column-title" }, pos.name),
+      h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
+      h("h4", {}, "Arguments"),
+      args.length
+        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)}`))))
+        : h("p", { class: "muted" }, "No arguments written."),
+      h("h4", {}, "Risk they accept"),
+      risks.length
+        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)}`))))
+        : h("p", { class: "muted" }, "No risk named.")));
+  }
+  wrapper.append(columns);
+  return wrapper;
+}
+
+function renderRecommendationView() {
+  const rec = state.snap.recommendation;
+  const months = state.snap.scenario.revisit_months;
+  return h("section", { class: "card recommendation-view", "aria-labelledby": "rec-h" },
+    h("h2", { id: "rec-h" }, "Committee recommendation"),
+    h("dl", {},
+      h("dt", {}, "Decision"),
+      h("dd", { class: "decision" }, rec.decision_id ? positionName(rec.decision_id) : "Not decided yet"),
+      h("dt", {}, "Rationale"),
+      h("dd", { class: "draft-text" }, rec.rationale || "—"),
+      h("dt", {}, `We will revisit this ${months} months after release if…`),
+      h("dd", { class: "draft-text" }, rec.revisit_condition || "—")));
+}
+
+// ----- facilitator ---------------------------------------------------------------------------
+
+function renderFacilitator() {
+  const snap = state.snap;
+  const phase = snap.room.phase;
+  app.append(renderControls());
+  renderConflicts();
+  if (phase === "recommendation") app.append(renderRecommendationEditor());
+  if (phase === "closed") app.append(renderRecommendationView());
+  app.append(renderBoard());
+}
+
+function renderControls() {
+  const snap = state.snap;
+  const phase = snap.room.phase;
+  const next = PHASES[PHASES.indexOf(phase) + 1];
+  const bar = h("section", { class: "controls card", "aria-label": "Room controls" });
+  if (next) {
+    const rec = snap.recommendation;
+    const blocked = next === "closed" && !(rec.decision_id && rec.rationale.trim() && rec.revisit_condition.trim());
+    bar.append(h("button", {
+      type: "button",
+      id: "advance",
+      class: "button primary big",
+      disabled: blocked || outbox.get("recommendation") ? true : null,
+      onclick: () => {
+        if (next === "closed" && !window.confirm("Close the room? The record is final and nothing can be edited afterwards.")) return;
+        socket.send({ type: "phase.advance", to: next });
+      },
+    }, next === "closed" ? "Close the room" : `Start ${PHASE_LABELS[next].toLowerCase()}`));
+    if (blocked) bar.append(h("span", { class: "muted" }, "The decision, rationale and revisit condition are all required."));
+  }
+  const unassigned = snap.members.filter((m) => m.position_id === null).length;
+  if (unassigned && phase !== "closed") {
+    bar.append(h("button", { type: "button", id: "assign", class: "button", onclick: () => socket.send({ type: "positions.assign" }) },
+      `Assign positions (${unassigned} waiting)`));
+  }
+  bar.append(
+    h("a", { class: "button secondary", href: config.presentUrl }, "Show join code"),
+    h("a", { class: "button secondary", href: config.exportUrl, download: "" }, "Download record (.md)"),
+  );
+  return bar;
+}
+
+function renderBoard() {
+  const snap = state.snap;
+  const board = h("section", { class: "board", "aria-labelledby": "board-h" },
+    h("h2", { id: "board-h" }, `Teams (${snap.members.length} members, ${snap.members.filter((m) => m.online).length} online)`));
+  const grid = h("div", { class: "columns" });
+  const groups = [...snap.scenario.positions.map((p) => ({ id: p.id, name: p.name })), { id: null, name: "Waiting for a position" }];
+  for (const group of groups) {
+    const members = snap.members.filter((m) => m.position_id === group.id);
+    if (group.id === null && !members.length) continue;
+    const drafts = group.id === null ? [] : snap.drafts.filter((d) => d.position_id === group.id && d.text.trim());
+    const slotsPerMember = snap.scenario.argument_slots + snap.scenario.risk_slots;
+    const expected = Math.max(1, members.length * slotsPerMember);
+    const column = h("article", { class: `column ${group.id === null ? "unassigned" : `pos-${positionIndex(group.id)}`}`, "aria-label": group.name },
+      h("h3", { class: "column-title" }, group.name));
+    if (group.id !== null) {
+      column.append(h("label", { class: "progress-label" },
+        `${drafts.length} of ${expected} slots written`,
+        h("progress", { max: expected, value: Math.min(drafts.length, expected) })));
+    }
+    column.append(h("ul", { class: "member-rows" }, members.map((m) => memberRow(m, drafts))));
+    if (drafts.length) {
+      column.append(h("details", { class: "team-drafts", open: snap.room.phase !== "lobby" },
+        h("summary", {}, `Drafts (${drafts.length})`),
+        h("ul", { class: "draft-list" }, drafts.sort(draftOrder).map((d) =>
+          h("li", {}, h("span", { class: "slot-label" }, `${slotLabel(d)} · ${memberName(d.author_id)}`), h("span", { class: "draft-text" }, d.text))))));
+    }
+    grid.append(column);
+  }
+  board.append(grid);
+  if (!snap.members.length) board.append(h("p", { class: "muted" }, "Nobody has joined yet. Show the join code to the class."));
+  return board;
+}
+
+function memberRow(member, drafts) {
+  const snap = state.snap;
+  const count = drafts.filter((d) => d.author_id === member.id).length;
+  const selectId = `move-${member.id}`;
+  const select = h("select", {
+    id: selectId,
+    disabled: snap.room.phase === "closed" ? true : null,
+    onchange: (event) => socket.send({ type: "member.move", member_id: member.id, position_id: Number(event.target.value) }),
+  },
+  member.position_id === null ? h("option", { value: "", selected: true, disabled: true }, "—") : null,
+  snap.scenario.positions.map((p) => h("option", { value: p.id, selected: p.id === member.position_id }, p.short_name)));
+  return h("li", { class: "member-row" },
+    h("span", { class: `dot${member.online ? " online" : ""}`, "aria-hidden": "true" }),
+    h("span", { class: "member-name" }, member.display_name,
+      h("span", { class: "visually-hidden" }, member.online ? " (online)" : " (offline)")),
+    h("span", { class: "muted contributions", title: "Slots written" }, `${count} written`),
+    h("label", { class: "visually-hidden", for: selectId }, `Move ${member.display_name} to`),
+    select);
+}
+
+function recommendationPayload(form) {
+  const decision = form.querySelector("input[name=decision]:checked");
+  return {
+    type: "recommendation.save",
+    decision_id: decision ? Number(decision.value) : null,
+    rationale: form.querySelector("#rec-rationale").value,
+    revisit_condition: form.querySelector("#rec-revisit").value,
+  };
+}
+
+let recForm = null;
+
+function renderRecommendationEditor() {
+  const snap = state.snap;
+  const entry = outbox.get("recommendation");
+  const current = entry ? entry.next || entry.payload : snap.recommendation;
+  if (!recForm) {
+    recForm = h("form", { class: "card rec-editor", "aria-labelledby": "rec-edit-h", onsubmit: (e) => e.preventDefault() },
+      h("h2", { id: "rec-edit-h" }, "Committee recommendation"),
+      h("p", { class: "help" }, snap.scenario.recommendation_guidance),
+      h("fieldset", {},
+        h("legend", {}, "Decision"),
+        snap.scenario.positions.map((p) => h("label", { class: `choice pos-${positionIndex(p.id)}` },
+          h("input", { type: "radio", name: "decision", value: p.id, id: `decision-${p.id}` }), p.name))),
+      h("div", { class: "field" },
+        h("label", { for: "rec-rationale" }, "Rationale"),
+        h("textarea", { id: "rec-rationale", rows: 6, maxlength: config.maxRecommendationChars })),
+      h("div", { class: "field" },
+        h("label", { for: "rec-revisit" }, `Condition that would make the committee revisit this ${snap.scenario.revisit_months} months after release`),
+        h("p", { class: "help", id: "rec-revisit-hint" }, snap.scenario.revisit_guidance),
+        h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })));
+    recForm.addEventListener("input", () => {
+      queueChange("recommendation", recommendationPayload(recForm));
+      queueRender();
+    });
+  }
+  const focused = recForm.contains(document.activeElement);
+  if (!focused || !entry) {
+    for (const input of recForm.querySelectorAll("input[name=decision]")) {
+      input.checked = Number(input.value) === current.decision_id;
+    }
+    const rationale = recForm.querySelector("#rec-rationale");
+    const revisit = recForm.querySelector("#rec-revisit");
+    if (document.activeElement !== rationale) rationale.value = current.rationale;
+    if (document.activeElement !== revisit) revisit.value = current.revisit_condition;
+  }
+  return recForm;
+}
+
+// ----- presenting (projector page) -----------------------------------------------------------
+
+function renderPresenting() {
+  const list = document.getElementById("present-members");
+  const count = document.getElementById("member-count");
+  clear(list);
+  for (const m of state.snap.members) list.append(memberChip(m));
+  count.textContent = String(state.snap.members.length);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+window.addEventListener("beforeunload", (event) => {
+  // Everything is in localStorage already; warn only if changes have not reached the server.
+  if (outbox.pendingCount() && !socket.isOpen()) event.preventDefault();
+});
+
+renderStatus();
+socket.start();
+
+// For tests and debugging: a read-only view of the client's state.
+window.quorum = { state, outbox, socket };
