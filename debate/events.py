@@ -1,9 +1,9 @@
 """Server -> client events, and the one place that broadcasts them.
 
-A service changes data inside a transaction with the room row locked, then calls `emit`. `emit` takes
-the room's next sequence number (so sequence order is commit order) and schedules the delivery with
-`transaction.on_commit`: nothing leaves before the data is committed, and nothing leaves at all when
-the transaction rolls back.
+A service changes data inside a transaction with the room row locked, then calls `emit`, which
+takes the room's next sequence number (so sequence order is commit order) and schedules the
+delivery with `transaction.on_commit`: nothing leaves before the data is committed, and nothing
+leaves at all when the transaction rolls back.
 
 Audiences (DESIGN.md, "privacy by audience"):
 - ROOM: every member and facilitator of the room.
@@ -123,8 +123,9 @@ def emit(
 ) -> int:
     """Record an event for `room` and deliver it after commit. Returns its sequence number.
 
-    Must run inside the service's transaction, with `room` read by services.room_lock. `position_ids` (the scenario's positions) is needed
-    for team audiences so that the other teams get their tick.
+    Must run inside the service's transaction, with `room` read by services.room_lock.
+    `position_ids` (the scenario's positions) is needed for team audiences so that the other
+    teams get their tick.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.emit must be called inside a transaction")

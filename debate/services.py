@@ -152,7 +152,7 @@ def room_create(*, owner: AbstractBaseUser, scenario: Scenario, title: str = "")
 
 
 def member_join(*, code: str, display_name: str) -> Member:
-    """Join the open room with this code. Late joiners (after assignment) go to the smallest team."""
+    """Join the open room with this code. Late joiners (after assignment) join the smallest team."""
     name = " ".join((display_name or "").split())
     if not name:
         raise Invalid(_("Please enter a display name."), code="required", field="display_name")
