@@ -183,6 +183,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if snapshot is None:  # removed from the room meanwhile
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
+        # The database is the truth: if a member.moved event was missed, follow the team now.
+        await self._follow_team(snapshot["me"]["position_id"])
         last_seq = message.get("last_seq")
         if last_seq is not None and last_seq == snapshot["seq"]:
             await self.send_json({"type": "synced", "seq": snapshot["seq"]})
@@ -251,16 +253,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def room_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
-        if (
-            event["type"] == events.MEMBER_MOVED
-            and self.member_id is not None
-            and event["member_id"] == self.member_id
-        ):
+        if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
-            await self._leave(events.group_team(self.room_id, self.position_id))
-            self.position_id = event["position_id"]
-            await self._join(events.group_team(self.room_id, self.position_id))
+            await self._follow_team(event["position_id"])
         await self.send_json(event)
+
+    async def _follow_team(self, position_id: int | None) -> None:
+        if self.member_id is None or position_id == self.position_id:
+            return
+        await self._leave(events.group_team(self.room_id, self.position_id))
+        self.position_id = position_id
+        await self._join(events.group_team(self.room_id, self.position_id))
 
 
 HANDLERS: dict[str, Handler] = {

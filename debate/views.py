@@ -27,13 +27,25 @@ from .models import Phase, Room
 
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
+        rooms = list(selectors.rooms_for_facilitator(user=request.user))
+        room_groups = [
+            {
+                "key": "open",
+                "title": _("Open rooms"),
+                "rooms": [r for r in rooms if r.is_open],
+                "empty": _("No open rooms."),
+            },
+            {
+                "key": "closed",
+                "title": _("Closed rooms"),
+                "rooms": [r for r in rooms if not r.is_open],
+                "empty": _("No closed rooms yet."),
+            },
+        ]
         return render(
             request,
             "debate/dashboard.html",
-            {
-                "rooms": selectors.rooms_for_facilitator(user=request.user),
-                "form": RoomCreateForm(),
-            },
+            {"rooms": rooms, "room_groups": room_groups, "form": RoomCreateForm()},
         )
     return render(request, "debate/home.html", {"form": JoinForm()})
 
