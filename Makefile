@@ -7,7 +7,7 @@ PORT   ?= 8000
 # Daphne: websocket lifetime below any group expiry (docs/deploy.md), server pings every 20 s.
 DAPHNE_OPTS ?= --websocket_timeout 14400 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 262144
 
-.PHONY: run test lint fmt migrate clean bench
+.PHONY: run test fmt migrate clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -1,8 +1,8 @@
 """A participant's identity: which member of which room this browser session is.
 
-Members have no account. The signed session cookie carries a map room id -> member id, so a reload
-or a new tab keeps them the same member. Sessions are Django's, so sockets read the same map
-through AuthMiddlewareStack.
+Members have no account. Their Django session (stored server-side; the cookie holds only its random
+key) carries a map room id -> member id, so a reload or a new tab keeps them the same member.
+Sockets read the same session through AuthMiddlewareStack.
 """
 
 from collections.abc import MutableMapping

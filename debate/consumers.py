@@ -74,6 +74,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         limits = settings.QUORUM
         self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
         self.rate_errors = 0
+        self.touch_every = limits["PRESENCE_TOUCH_SECONDS"] / 2
+        self.touched_at = time.monotonic()
         if viewer.member is not None:
             self.member_id = viewer.member.pk
             self.position_id = viewer.member.position_id
@@ -120,7 +122,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             message = None
             error = exc
-        if not self.bucket.take():
+        if self.bucket.take():
+            self.rate_errors = 0
+        else:
             self.rate_errors += 1
             if self.rate_errors > settings.QUORUM["RATE_BURST"] * 5:
                 await self.close(code=protocol.CLOSE_TOO_MANY_ERRORS)
@@ -136,6 +140,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message is None:
             await self._error(error.as_payload())
             return
+        await self._touch()
         handler = HANDLERS[message["type"]]
         try:
             await handler(self, message)
@@ -175,8 +180,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def handle_ping(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
-        if self.member_id is not None:
+
+    async def _touch(self) -> None:
+        """Refresh the member's last_seen at most once per PRESENCE_TOUCH_SECONDS."""
+        now = time.monotonic()
+        if self.member_id is None or now - self.touched_at < self.touch_every:
+            return
+        self.touched_at = now
+        try:
             await database_sync_to_async(services.member_touch)(member_id=self.member_id)
+        except DatabaseError:
+            logger.warning("could not refresh presence of member %s", self.member_id)
 
     async def handle_sync(self, message: dict[str, Any]) -> None:
         snapshot = await database_sync_to_async(_snapshot)(self.room_id, self.user, self.member_id)

@@ -88,18 +88,17 @@ def parse(text: str) -> dict[str, Any]:
         raise ProtocolError(ERR_UNKNOWN_TYPE, "Unknown message type.", received_type=kind[:40])
     clean: dict[str, Any] = {"type": kind}
     client_id = data.get("client_id")
+    echo = {**_echo(client_id), "request_type": kind}
     for name, field in schema.items():
         if name not in data:
             if field.required:
-                raise ProtocolError(
-                    ERR_INVALID, f"Field {name!r} is required.", field=name, **_echo(client_id)
-                )
+                raise ProtocolError(ERR_INVALID, f"Field {name!r} is required.", field=name, **echo)
             continue
         value = data[name]
         # bool is an int subclass in Python; JSON true/false is never a valid number here.
         if isinstance(value, bool) or not isinstance(value, field.types):
             raise ProtocolError(
-                ERR_INVALID, f"Field {name!r} has the wrong type.", field=name, **_echo(client_id)
+                ERR_INVALID, f"Field {name!r} has the wrong type.", field=name, **echo
             )
         clean[name] = value
     return clean

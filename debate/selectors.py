@@ -58,13 +58,17 @@ def viewer_for(*, room_id: int, user: User, member_id: int | None) -> Viewer | N
     return None
 
 
+def presence_window() -> timedelta:
+    """How long a member counts as online after the last sign of life: live sockets refresh it
+    every PRESENCE_TOUCH_SECONDS / 2, so this allows several missed refreshes."""
+    return timedelta(seconds=2 * settings.QUORUM["PRESENCE_TOUCH_SECONDS"])
+
+
 def member_is_online(member: Member, *, now=None) -> bool:
     if member.open_sockets <= 0 or member.last_seen is None:
         return False
     now = now or timezone.now()
-    # A heartbeat refreshes last_seen every PRESENCE_TOUCH_SECONDS; allow two missed ones.
-    window = timedelta(seconds=3 * settings.QUORUM["PRESENCE_TOUCH_SECONDS"])
-    return member.last_seen >= now - window
+    return member.last_seen >= now - presence_window()
 
 
 def member_payload(member: Member, *, now=None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F
+from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -179,7 +179,9 @@ def member_join(*, code: str, display_name: str) -> Member:
         room = room_lock(room_id=room_id)
         if room.phase == Phase.CLOSED:
             raise WrongPhase(_("This room is closed."))
-        if room.members.filter(display_name__iexact=name).exists():
+        # Compared in Python: SQLite's LIKE/lower() fold ASCII letters only ("Élodie"/"élodie").
+        taken = {n.lower() for n in room.members.values_list("display_name", flat=True)}
+        if name.lower() in taken:
             raise Conflict(
                 _("Someone in this room is already called “%(name)s”. Please choose another name.")
                 % {"name": name},
@@ -289,10 +291,19 @@ def _position_in_room(room: Room, position_id: Any) -> Position:
 
 
 def member_connected(*, room_id: int, member_id: int) -> None:
+    """Count an open socket. Live sockets refresh last_seen every PRESENCE_TOUCH_SECONDS / 2, so
+    a count whose last_seen is older than the presence window belongs to sockets of a server that
+    died without closing them: it restarts at one instead of growing for ever."""
+    now = timezone.now()
+    stale = now - _presence_window()
     with transaction.atomic():
         room = room_lock(room_id=room_id)
         updated = Member.objects.filter(pk=member_id, room=room).update(
-            open_sockets=F("open_sockets") + 1, last_seen=timezone.now()
+            open_sockets=Case(
+                When(Q(last_seen__isnull=True) | Q(last_seen__lt=stale), then=Value(1)),
+                default=F("open_sockets") + 1,
+            ),
+            last_seen=now,
         )
         if updated:
             _emit_presence(room, member_id, online=True)
@@ -314,10 +325,13 @@ def member_disconnected(*, room_id: int, member_id: int) -> None:
 
 
 def member_touch(*, member_id: int) -> None:
-    """Heartbeat: refresh last_seen at most every PRESENCE_TOUCH_SECONDS (one write a minute)."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.QUORUM["PRESENCE_TOUCH_SECONDS"])
-    Member.objects.filter(pk=member_id, last_seen__lt=stale).update(last_seen=now)
+    """Heartbeat from a live socket (the consumer calls it at most every
+    PRESENCE_TOUCH_SECONDS / 2): one small write, no event."""
+    Member.objects.filter(pk=member_id).update(last_seen=timezone.now())
+
+
+def _presence_window() -> timedelta:
+    return selectors.presence_window()
 
 
 def _emit_presence(room: Room, member_id: int, *, online: bool) -> None:
@@ -415,7 +429,7 @@ def draft_save(
             )
         if member_id is not None:
             draft = _own_draft(room, member_id, kind, slot, position_id)
-            member = draft.author if draft.pk else None
+            member = draft.author
         else:
             _require_facilitator(room, actor)
             draft = _draft_in_room(room, draft_id)
@@ -513,12 +527,6 @@ def recommendation_save(
 ) -> SaveResult:
     """The chair records the committee's recommendation. Partial saves are allowed while
     writing; closing the room requires all three parts (phase_advance)."""
-    client_id = _clean_client_id(client_id)
-    limit = settings.QUORUM["MAX_RECOMMENDATION_CHARS"]
-    rationale = _clean_text(rationale, field="rationale", max_chars=limit)
-    revisit_condition = _clean_text(revisit_condition, field="revisit_condition", max_chars=limit)
-    if not isinstance(base_version, int) or isinstance(base_version, bool) or base_version < 0:
-        raise Invalid(_("base_version must be a whole number."), field="base_version")
     with transaction.atomic():
         room = room_lock(room_id=room_id)
         _require_facilitator(room, actor)
@@ -526,6 +534,14 @@ def recommendation_save(
             raise WrongPhase(
                 _("The recommendation is written in the recommendation phase."), phase=room.phase
             )
+        client_id = _clean_client_id(client_id)
+        limit = settings.QUORUM["MAX_RECOMMENDATION_CHARS"]
+        rationale = _clean_text(rationale, field="rationale", max_chars=limit)
+        revisit_condition = _clean_text(
+            revisit_condition, field="revisit_condition", max_chars=limit
+        )
+        if not isinstance(base_version, int) or isinstance(base_version, bool) or base_version < 0:
+            raise Invalid(_("base_version must be a whole number."), field="base_version")
         decision = None if decision_id is None else _position_in_room(room, decision_id)
         rec, _created = Recommendation.objects.get_or_create(room=room)
         if rec.version and rec.last_client_id == client_id:

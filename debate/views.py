@@ -57,9 +57,15 @@ def room_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Please choose a scenario."))
         return redirect("debate:home")
-    room = services.room_create(
-        owner=request.user, scenario=form.cleaned_data["scenario"], title=form.cleaned_data["title"]
-    )
+    try:
+        room = services.room_create(
+            owner=request.user,
+            scenario=form.cleaned_data["scenario"],
+            title=form.cleaned_data["title"],
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("debate:home")
     return redirect("debate:room_present", room_id=room.pk)
 
 

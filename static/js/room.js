@@ -72,7 +72,7 @@ function handleMessage(message) {
       break;
     case "synced":
       state.synced = true;
-      flush(true);
+      flush();
       renderStatus();
       break;
     case "ack":
@@ -137,7 +137,7 @@ function applySnapshot(snap) {
     announce(`Phase: ${PHASE_LABELS[snap.room.phase]}`);
   }
   render();
-  flush(true);
+  flush();
 }
 
 function applyEvent(event) {
@@ -247,12 +247,12 @@ function queueChange(target, payload) {
   if (firstUnsentAt === null) firstUnsentAt = Date.now();
   clearTimeout(sendTimer);
   const wait = Math.max(0, Math.min(SEND_DEBOUNCE_MS, firstUnsentAt + SEND_MAX_WAIT_MS - Date.now()));
-  sendTimer = setTimeout(() => flush(true), wait);
+  sendTimer = setTimeout(() => flush(), wait);
   renderStatus();
 }
 
-function flush(force) {
-  if (!force || !socket.isOpen() || !state.synced) {
+function flush() {
+  if (!socket.isOpen() || !state.synced) {
     renderStatus();
     return;
   }
@@ -309,7 +309,7 @@ function handleAck(ack) {
   }
   settle(entry, ack.version);
   outbox.persist();
-  flush(true);
+  flush();
   queueRender();
 }
 
@@ -327,7 +327,7 @@ function handleError(error) {
     queueRender();
   } else if (["not_saved", "rate_limited", "server_error"].includes(error.code)) {
     entry.sent = false; // kept; sent again shortly
-    setTimeout(() => flush(true), RETRY_AFTER_ERROR_MS);
+    setTimeout(() => flush(), RETRY_AFTER_ERROR_MS);
   } else {
     // Refused for good (e.g. drafting has ended): keep the words visible so nothing is lost.
     toConflict(entry, null, error.code === "wrong_phase" ? "phase" : "refused", error.message);
@@ -719,7 +719,7 @@ function renderConflicts() {
       refused: conflict.message || "The server refused this change. Your text is kept here.",
     };
     const mine = conflict.mine.text !== undefined ? conflict.mine.text : `${conflict.mine.rationale}\n\n${conflict.mine.revisit_condition}`;
-    const canReapply = conflict.reason === "changed" && editors.has(conflict.target);
+    const canReapply = conflict.reason === "changed" && (editors.has(conflict.target) || conflict.target === "recommendation");
     const id = `conflict-${conflict.target.replace(/[^a-z0-9]/gi, "-")}`;
     app.append(h("section", { class: "card conflict", role: "alert", "aria-labelledby": `${id}-h` },
       h("h2", { id: `${id}-h` }, "Your version is kept on this device"),
@@ -736,6 +736,13 @@ function reapply(conflict) {
   outbox.conflicts.delete(conflict.target);
   const editor = editors.get(conflict.target);
   if (editor && conflict.mine.text !== undefined) editor.value = conflict.mine.text;
+  if (conflict.target === "recommendation" && recForm) {
+    for (const input of recForm.querySelectorAll("input[name=decision]")) {
+      input.checked = Number(input.value) === conflict.mine.decision_id;
+    }
+    recForm.querySelector("#rec-rationale").value = conflict.mine.rationale;
+    recForm.querySelector("#rec-revisit").value = conflict.mine.revisit_condition;
+  }
   queueChange(conflict.target, conflict.mine);
   render();
 }

@@ -6,7 +6,8 @@ const FATAL_CLOSE_CODES = new Map([
   [4403, "removed"],
   [4404, "room_not_found"],
 ]);
-const HEARTBEAT_MS = 10000;
+const HEARTBEAT_MS = 10000; // ping after this much silence
+const PING_EVERY_MS = 25000; // and at least this often, so the server sees the member as present
 const DEAD_AFTER_MS = 30000;
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -29,6 +30,7 @@ export class RoomSocket {
     this.attempt = 0;
     this.retryTimer = null;
     this.lastHeard = 0;
+    this.lastPing = 0;
     this.stopped = false;
     this.heartbeat = setInterval(() => this.checkHeartbeat(), HEARTBEAT_MS / 2);
     window.addEventListener("online", () => this.reconnectNow());
@@ -114,7 +116,11 @@ export class RoomSocket {
       this.scheduleRetry();
       return;
     }
-    if (Date.now() - this.lastHeard > HEARTBEAT_MS) this.send({ type: "ping" });
+    const now = Date.now();
+    if (now - this.lastHeard > HEARTBEAT_MS || now - this.lastPing > PING_EVERY_MS) {
+      this.lastPing = now;
+      this.send({ type: "ping" });
+    }
   }
 
   send(message) {
