@@ -17,7 +17,9 @@ def md_escape(text: str) -> str:
     """Escape user text so Markdown renders it literally: no links, emphasis, headings, lists or
     raw HTML can be smuggled into the record."""
     text = _MD_SPECIAL.sub(r"\\\1", text.replace("\r\n", "\n"))
-    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    # Escape the marker's punctuation (1\. rather than \1.): a backslash before a digit is no
+    # escape in Markdown and would be printed in the record.
+    return _MD_LINE_START.sub(lambda m: f"{m.group(1)}{m.group(2)[:-1]}\\{m.group(2)[-1]}", text)
 
 
 def _block(text: str) -> str:
