@@ -70,12 +70,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 code=protocol.CLOSE_NOT_PARTICIPANT if exists else protocol.CLOSE_ROOM_NOT_FOUND
             )
             return
+        if viewer.is_removed:
+            await self.close(code=protocol.CLOSE_FORBIDDEN)
+            return
         self.is_facilitator = viewer.is_facilitator
         limits = settings.QUORUM
         self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
         self.rate_errors = 0
         self.touch_every = limits["PRESENCE_TOUCH_SECONDS"] / 2
         self.touched_at = time.monotonic()
+        self.typing_sent_at = 0.0
         if viewer.member is not None:
             self.member_id = viewer.member.pk
             self.position_id = viewer.member.position_id
@@ -250,6 +254,34 @@ class RoomConsumer(AsyncWebsocketConsumer):
             position_id=message["position_id"],
         )
 
+    async def handle_typing(self, message: dict[str, Any]) -> None:
+        """Ephemeral: relayed to the facilitators at most every TYPING_EVERY seconds, unstored."""
+        now = time.monotonic()
+        if self.member_id is None or now - self.typing_sent_at < TYPING_EVERY:
+            return
+        self.typing_sent_at = now
+        event = {"type": events.MEMBER_TYPING, "member_id": self.member_id}
+        await self.channel_layer.group_send(
+            events.group_facilitators(self.room_id),
+            {"type": events.GROUP_MESSAGE_TYPE, "event": event},
+        )
+
+    async def handle_position_choose(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.position_choose)(
+            room_id=self.room_id, member_id=self.member_id, position_id=message["position_id"]
+        )
+
+    async def handle_timer_expired(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.timer_expired)(
+            room_id=self.room_id, phase=message["phase"]
+        )
+
+    async def handle_facilitator_action(self, message: dict[str, Any]) -> None:
+        """Facilitator actions: each maps to one service; the service checks the role."""
+        service, fields = FACILITATOR_ACTIONS[message["type"]]
+        arguments = {name: message.get(name) for name in fields}
+        await database_sync_to_async(service)(room_id=self.room_id, actor=self.user, **arguments)
+
     async def _ack(self, message: dict[str, Any], result: services.SaveResult) -> None:
         await self.send_json(
             {
@@ -271,6 +303,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # This member changed team: follow the team's group (channel layer only, no ORM).
             await self._follow_team(event["position_id"])
         await self.send_json(event)
+        if event["type"] == events.MEMBER_REMOVED and event["member_id"] == self.member_id:
+            await self.close(code=protocol.CLOSE_FORBIDDEN)
 
     async def _follow_team(self, position_id: int | None) -> None:
         if self.member_id is None or position_id == self.position_id:
@@ -280,7 +314,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._join(events.group_team(self.room_id, self.position_id))
 
 
+TYPING_EVERY = 2.0
+
+# Facilitator actions: message type -> (service, message fields passed as keyword arguments).
+FACILITATOR_ACTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
+    "member.mute": (services.member_mute, ("member_id", "muted")),
+    "member.remove": (services.member_remove, ("member_id",)),
+    "member.readmit": (services.member_readmit, ("member_id",)),
+    "draft.moderate": (services.draft_moderate, ("draft_id", "hidden", "needs_source")),
+    "draft.feedback": (services.feedback_add, ("draft_id", "text")),
+    "room.lock": (services.editing_lock, ("locked",)),
+    "room.announce": (services.announcement_set, ("text",)),
+    "room.configure": (services.room_configure, ("assignment_method", "choice_cap")),
+    "timer.control": (services.timer_control, ("action", "seconds", "auto_advance")),
+    "round.switch": (services.round_switch, ()),
+    "facilitator.add": (services.cofacilitator_add, ("username",)),
+}
+
 HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(FACILITATOR_ACTIONS, RoomConsumer.handle_facilitator_action),
+    "typing": RoomConsumer.handle_typing,
+    "position.choose": RoomConsumer.handle_position_choose,
+    "timer.expired": RoomConsumer.handle_timer_expired,
     "ping": RoomConsumer.handle_ping,
     "sync": RoomConsumer.handle_sync,
     "draft.save": RoomConsumer.handle_draft_save,

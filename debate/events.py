@@ -36,8 +36,16 @@ BROADCAST_TIMEOUT_SECONDS = 3.0
 MEMBER_JOINED = "member.joined"
 MEMBER_MOVED = "member.moved"
 MEMBER_PRESENCE = "member.presence"
+MEMBER_MUTED = "member.muted"
+MEMBER_REMOVED = "member.removed"
+MEMBER_READMITTED = "member.readmitted"
+MEMBER_TYPING = "member.typing"  # ephemeral: no sequence number, facilitators only
 DRAFT_UPDATED = "draft.updated"
+DRAFT_MODERATED = "draft.moderated"
+DRAFT_FEEDBACK = "draft.feedback"
 PHASE_CHANGED = "phase.changed"
+ROOM_SETTINGS = "room.settings"  # lock, announcement, timer, round, assignment
+FACILITATORS_CHANGED = "facilitators.changed"
 RECOMMENDATION_UPDATED = "recommendation.updated"
 TICK = "tick"
 
@@ -72,18 +80,33 @@ def groups_for_facilitator(room_id: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Audience:
-    """Who receives an event's content. Build with Audience.room() or Audience.team(id)."""
+    """Who receives an event's content; everyone else in the room gets a `tick` with its sequence
+    number. Build with Audience.room(), .team(position_id), .member(member_id), .facilitators().
+    """
 
+    kind: str = "room"
     position_id: int | None = None
-    whole_room: bool = True
+    member_id: int | None = None
 
     @classmethod
     def room(cls) -> Audience:
-        return cls(whole_room=True)
+        return cls(kind="room")
 
     @classmethod
-    def team(cls, position_id: int) -> Audience:
-        return cls(position_id=position_id, whole_room=False)
+    def team(cls, position_id: int | None) -> Audience:
+        return cls(kind="team", position_id=position_id)
+
+    @classmethod
+    def member(cls, member_id: int) -> Audience:
+        return cls(kind="member", member_id=member_id)
+
+    @classmethod
+    def facilitators(cls) -> Audience:
+        return cls(kind="facilitators")
+
+    @property
+    def whole_room(self) -> bool:
+        return self.kind == "room"
 
 
 def _next_seq(room: Room) -> int:
@@ -95,22 +118,50 @@ def _next_seq(room: Room) -> int:
 
 
 def _deliveries(
-    room: Room, event: dict[str, Any], audience: Audience, position_ids: list[int]
+    room: Room,
+    event: dict[str, Any],
+    audience: Audience,
+    position_ids: list[int],
+    facilitator_event: dict[str, Any] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
+    """The group sends for one event. `facilitator_event`, when given, is what the facilitators
+    receive instead of `event` (real names in anonymous rooms)."""
+
     def wrap(payload: dict[str, Any]) -> dict[str, Any]:
         return {"type": GROUP_MESSAGE_TYPE, "event": payload}
 
-    if audience.whole_room:
-        return [(group_room(room.pk), wrap(event))]
+    full = wrap(event)
+    for_facilitators = wrap(facilitator_event or event)
     tick = wrap({"type": TICK, "seq": event["seq"]})
-    sends = [
-        (group_team(room.pk, audience.position_id), wrap(event)),
-        (group_facilitators(room.pk), wrap(event)),
-    ]
-    for other in [*position_ids, None]:
-        if other != audience.position_id:
-            sends.append((group_team(room.pk, other), tick))
-    return sends
+    teams = [*position_ids, None]
+    if audience.kind == "room":
+        if facilitator_event is None:
+            return [(group_room(room.pk), full)]
+        return [(group_team(room.pk, team), full) for team in teams] + [
+            (group_facilitators(room.pk), for_facilitators)
+        ]
+    if audience.kind == "team":
+        sends = [
+            (group_team(room.pk, audience.position_id), full),
+            (group_facilitators(room.pk), for_facilitators),
+        ]
+        sends += [(group_team(room.pk, t), tick) for t in teams if t != audience.position_id]
+        return sends
+    if audience.kind == "member":
+        # The member and the facilitators also receive the tick through their other groups;
+        # clients apply a content event that arrives for the sequence number of a tick.
+        assert audience.member_id is not None
+        return [
+            (group_member(room.pk, audience.member_id), full),
+            (group_facilitators(room.pk), for_facilitators),
+            *[(group_team(room.pk, team), tick) for team in teams],
+        ]
+    if audience.kind == "facilitators":
+        return [
+            (group_facilitators(room.pk), for_facilitators),
+            *[(group_team(room.pk, team), tick) for team in teams],
+        ]
+    raise ValueError(f"unknown audience {audience.kind}")
 
 
 def emit(
@@ -120,22 +171,35 @@ def emit(
     *,
     audience: Audience,
     position_ids: list[int] | None = None,
+    facilitator_payload: dict[str, Any] | None = None,
 ) -> int:
     """Record an event for `room` and deliver it after commit. Returns its sequence number.
 
     Must run inside the service's transaction, with `room` read by services.room_lock.
     `position_ids` (the scenario's positions) is needed for team audiences so that the other
-    teams get their tick.
+    teams get their tick. `facilitator_payload` replaces `payload` for the facilitators.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.emit must be called inside a transaction")
     seq = _next_seq(room)
     event = {"type": event_type, "seq": seq, **payload}
-    if not audience.whole_room and position_ids is None:
+    facilitator_event = (
+        None
+        if facilitator_payload is None
+        else {"type": event_type, "seq": seq, **facilitator_payload}
+    )
+    needs_teams = audience.kind != "room" or facilitator_event is not None
+    if needs_teams and position_ids is None:
         position_ids = list(room.scenario.positions.values_list("id", flat=True))
-    sends = _deliveries(room, event, audience, position_ids or [])
+    sends = _deliveries(room, event, audience, position_ids or [], facilitator_event)
     transaction.on_commit(lambda: broadcast(sends))
     return seq
+
+
+def send_ephemeral(room_id: int, payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """An event without a sequence number (typing indicators) for the facilitators: nothing is
+    stored, a lost one does not matter, and clients never resync over it."""
+    return [(group_facilitators(room_id), {"type": GROUP_MESSAGE_TYPE, "event": payload})]
 
 
 def broadcast(sends: list[tuple[str, dict[str, Any]]]) -> None:

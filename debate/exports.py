@@ -16,7 +16,9 @@ _MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+[.)])", re.MULTILINE)
 def md_escape(text: str) -> str:
     """Escape user text so Markdown renders it literally: no links, emphasis, headings, lists or
     raw HTML can be smuggled into the record."""
-    text = _MD_SPECIAL.sub(r"\\\1", text.replace("\r\n", "\n"))
+    # A lone CR also ends a line in Markdown: normalise it so the line-start escapes apply.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
     # Escape the marker's punctuation (1\. rather than \1.): a backslash before a digit is no
     # escape in Markdown and would be printed in the record.
     return _MD_LINE_START.sub(lambda m: f"{m.group(1)}{m.group(2)[:-1]}\\{m.group(2)[-1]}", text)

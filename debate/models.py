@@ -58,6 +58,13 @@ class Phase(models.TextChoices):
 PHASE_ORDER = [Phase.LOBBY, Phase.DRAFTING, Phase.REVIEW, Phase.RECOMMENDATION, Phase.CLOSED]
 
 
+class AssignmentMethod(models.TextChoices):
+    BALANCED = "balanced", _("Balanced, in order of joining")
+    RANDOM = "random", _("Random, balanced")
+    MANUAL = "manual", _("Manual: the facilitator places everyone")
+    CHOICE = "choice", _("Members choose, up to a cap per position")
+
+
 class Room(models.Model):
     scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="rooms")
     owner = models.ForeignKey(
@@ -68,6 +75,26 @@ class Room(models.Model):
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.LOBBY)
     # The room's event sequence number: every event carries the next one (debate.events).
     seq = models.BigIntegerField(default=0)
+    # Co-facilitators: the same powers as the owner.
+    cofacilitators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="cofacilitated_rooms"
+    )
+    anonymous = models.BooleanField(
+        default=False, help_text=_("Members see code names; only facilitators see real names.")
+    )
+    assignment_method = models.CharField(
+        max_length=10, choices=AssignmentMethod.choices, default=AssignmentMethod.BALANCED
+    )
+    choice_cap = models.PositiveSmallIntegerField(null=True, blank=True)
+    editing_locked = models.BooleanField(default=False)
+    announcement = models.CharField(max_length=280, blank=True)
+    # Switch-sides rounds (structured academic controversy): drafts keep their round.
+    round = models.PositiveSmallIntegerField(default=1)
+    # Phase timer, synchronised by server time. Running: timer_ends_at is set. Paused:
+    # timer_remaining holds what was left. Neither: no timer.
+    timer_ends_at = models.DateTimeField(null=True, blank=True)
+    timer_remaining = models.DurationField(null=True, blank=True)
+    timer_auto_advance = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -103,6 +130,11 @@ class Member(models.Model):
     # decrement its count; the heartbeat age covers that).
     open_sockets = models.IntegerField(default=0)
     last_seen = models.DateTimeField(null=True, blank=True)
+    # What others see in an anonymous room.
+    code_name = models.CharField(max_length=40, blank=True)
+    muted = models.BooleanField(default=False)
+    # A removed member's identity is refused on every page and socket until re-admitted.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -129,7 +161,11 @@ class Draft(models.Model):
     author = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="drafts")
     kind = models.CharField(max_length=10, choices=DraftKind.choices)
     slot = models.PositiveSmallIntegerField()
+    round = models.PositiveSmallIntegerField(default=1)
     text = models.TextField(blank=True)
+    # Moderation: a hidden draft is seen by its author and the facilitators only.
+    hidden = models.BooleanField(default=False)
+    needs_source = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     # The client change id that produced this version: a resend of it is acknowledged, not applied.
     last_client_id = models.CharField(max_length=64, blank=True)
@@ -143,12 +179,29 @@ class Draft(models.Model):
         ordering = ["position__order", "kind", "slot", "created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["author", "position", "kind", "slot"], name="draft_slot_unique"
+                fields=["author", "position", "round", "kind", "slot"], name="draft_slot_unique"
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.author} {self.kind} {self.slot}"
+
+
+class Feedback(models.Model):
+    """A facilitator's note on a draft, seen by the draft's author and team."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="feedback")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:40]
 
 
 class Recommendation(models.Model):

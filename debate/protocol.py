@@ -30,6 +30,8 @@ _INT = (int,)
 _STR = (str,)
 _OPTIONAL_INT = (int, type(None))
 _OPTIONAL_STR = (str, type(None))
+_BOOL = (bool,)
+_OPTIONAL_BOOL = (bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,32 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "phase.advance": {"to": Field(_STR)},
     "positions.assign": {},
     "member.move": {"member_id": Field(_INT), "position_id": Field(_INT)},
+    "typing": {},
+    "position.choose": {"position_id": Field(_INT)},
+    "timer.expired": {"phase": Field(_STR)},
+    # facilitators only (the services check the role)
+    "member.mute": {"member_id": Field(_INT), "muted": Field(_BOOL)},
+    "member.remove": {"member_id": Field(_INT)},
+    "member.readmit": {"member_id": Field(_INT)},
+    "draft.moderate": {
+        "draft_id": Field(_INT),
+        "hidden": Field(_OPTIONAL_BOOL, required=False),
+        "needs_source": Field(_OPTIONAL_BOOL, required=False),
+    },
+    "draft.feedback": {"draft_id": Field(_INT), "text": Field(_STR)},
+    "room.lock": {"locked": Field(_BOOL)},
+    "room.announce": {"text": Field(_STR)},
+    "room.configure": {
+        "assignment_method": Field(_STR),
+        "choice_cap": Field(_OPTIONAL_INT, required=False),
+    },
+    "timer.control": {
+        "action": Field(_STR),
+        "seconds": Field(_OPTIONAL_INT, required=False),
+        "auto_advance": Field(_OPTIONAL_BOOL, required=False),
+    },
+    "round.switch": {},
+    "facilitator.add": {"username": Field(_STR)},
     "recommendation.save": {
         "client_id": Field(_STR),
         "decision_id": Field(_OPTIONAL_INT),
@@ -96,7 +124,8 @@ def parse(text: str) -> dict[str, Any]:
             continue
         value = data[name]
         # bool is an int subclass in Python; JSON true/false is never a valid number here.
-        if isinstance(value, bool) or not isinstance(value, field.types):
+        wrong_bool = isinstance(value, bool) and bool not in field.types
+        if wrong_bool or not isinstance(value, field.types):
             raise ProtocolError(
                 ERR_INVALID, f"Field {name!r} has the wrong type.", field=name, **echo
             )

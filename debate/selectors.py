@@ -12,10 +12,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import Draft, Member, Phase, Position, Recommendation, Room
+from .models import Draft, Feedback, Member, Phase, Position, Recommendation, Room
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -24,11 +24,25 @@ PHASES_ALL_DRAFTS_VISIBLE = {Phase.REVIEW, Phase.RECOMMENDATION, Phase.CLOSED}
 
 
 def room_is_facilitator(*, room: Room, user: User) -> bool:
-    return bool(user and user.is_authenticated and room.owner_id == user.pk)
+    """The owner and the co-facilitators have the same powers."""
+    if not (user and user.is_authenticated):
+        return False
+    return room.owner_id == user.pk or room.cofacilitators.filter(pk=user.pk).exists()
 
 
 def rooms_for_facilitator(*, user: AbstractBaseUser) -> QuerySet[Room]:
-    return Room.objects.filter(owner=user).select_related("scenario").order_by("-created_at")
+    return (
+        Room.objects.filter(Q(owner=user) | Q(cofacilitators=user))
+        .distinct()
+        .select_related("scenario")
+        .order_by("-created_at")
+    )
+
+
+def facilitator_names(*, room: Room) -> list[str]:
+    names = [room.owner.get_username()]
+    names += [u.get_username() for u in room.cofacilitators.order_by("username")]
+    return names
 
 
 @dataclass(frozen=True)
@@ -43,9 +57,20 @@ class Viewer:
     def role(self) -> str:
         return "facilitator" if self.is_facilitator else "member"
 
+    @property
+    def is_removed(self) -> bool:
+        return self.member is not None and self.member.removed_at is not None
+
+    def sees_real_name(self, member: Member) -> bool:
+        """Facilitators see real names; members do, except for others in anonymous rooms."""
+        if self.is_facilitator or not self.room.anonymous:
+            return True
+        return self.member is not None and self.member.pk == member.pk
+
 
 def viewer_for(*, room_id: int, user: User, member_id: int | None) -> Viewer | None:
-    """The viewer of room `room_id` for this user and session member id, or None if neither."""
+    """The viewer of room `room_id` for this user and session member id, or None if neither.
+    A removed member is still returned (viewer.is_removed): callers refuse them explicitly."""
     room = Room.objects.select_related("scenario").filter(pk=room_id).first()
     if room is None:
         return None
@@ -71,12 +96,58 @@ def member_is_online(member: Member, *, now=None) -> bool:
     return member.last_seen >= now - presence_window()
 
 
-def member_payload(member: Member, *, now=None) -> dict[str, Any]:
-    return {
+def member_payload(member: Member, *, now=None, real_name: bool = True) -> dict[str, Any]:
+    """A member as others see them. `real_name=False` (members of an anonymous room) replaces
+    the display name with the code name; facilitators' payloads carry both."""
+    payload = {
         "id": member.pk,
-        "display_name": member.display_name,
+        "display_name": member.display_name if real_name else member.code_name,
         "position_id": member.position_id,
         "online": member_is_online(member, now=now),
+        "muted": member.muted,
+        "removed": member.removed_at is not None,
+    }
+    if real_name:
+        payload["code_name"] = member.code_name
+    return payload
+
+
+def member_event_payloads(member: Member) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(what members receive, what facilitators receive instead or None) for a member event."""
+    full = {"member": member_payload(member)}
+    if not member.room.anonymous:
+        return full, None
+    return {"member": member_payload(member, real_name=False)}, full
+
+
+def timer_payload(room: Room) -> dict[str, Any]:
+    remaining = room.timer_remaining.total_seconds() if room.timer_remaining is not None else None
+    return {
+        "ends_at": room.timer_ends_at.isoformat() if room.timer_ends_at else None,
+        "remaining_seconds": remaining,
+        "running": room.timer_ends_at is not None,
+        "auto_advance": room.timer_auto_advance,
+    }
+
+
+def room_settings_payload(room: Room) -> dict[str, Any]:
+    return {
+        "editing_locked": room.editing_locked,
+        "announcement": room.announcement,
+        "round": room.round,
+        "assignment_method": room.assignment_method,
+        "choice_cap": room.choice_cap,
+        "anonymous": room.anonymous,
+        "timer": timer_payload(room),
+    }
+
+
+def feedback_payload(feedback: Feedback) -> dict[str, Any]:
+    return {
+        "id": feedback.pk,
+        "draft_id": feedback.draft_id,
+        "text": feedback.text,
+        "created_at": feedback.created_at.isoformat() if feedback.created_at else None,
     }
 
 
@@ -101,6 +172,22 @@ def draft_payload(draft: Draft) -> dict[str, Any]:
         "version": draft.version,
         "last_client_id": draft.last_client_id,
         "updated_at": draft.updated_at.isoformat() if draft.updated_at else None,
+        "round": draft.round,
+        "hidden": draft.hidden,
+        "needs_source": draft.needs_source,
+    }
+
+
+def hidden_draft_payload(draft: Draft) -> dict[str, Any]:
+    """What a hidden draft looks like to those who may not read it: no text."""
+    return {
+        "id": draft.pk,
+        "position_id": draft.position_id,
+        "author_id": draft.author_id,
+        "kind": draft.kind,
+        "slot": draft.slot,
+        "round": draft.round,
+        "hidden": True,
     }
 
 
@@ -123,24 +210,40 @@ def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
 
 
 def visible_drafts(*, viewer: Viewer) -> QuerySet[Draft]:
+    """Facilitators: everything. Members: their team's drafts during lobby and drafting, every
+    position's afterwards; hidden drafts only when they wrote them."""
     drafts = Draft.objects.filter(room=viewer.room)
-    if viewer.is_facilitator or viewer.room.phase in PHASES_ALL_DRAFTS_VISIBLE:
+    if viewer.is_facilitator:
         return drafts
     assert viewer.member is not None
+    drafts = drafts.filter(Q(hidden=False) | Q(author_id=viewer.member.pk))
+    if viewer.room.phase in PHASES_ALL_DRAFTS_VISIBLE:
+        return drafts
     if viewer.member.position_id is None:
-        return drafts.none()
-    return drafts.filter(position_id=viewer.member.position_id)
+        return drafts.filter(author_id=viewer.member.pk)
+    return drafts.filter(Q(position_id=viewer.member.position_id) | Q(author_id=viewer.member.pk))
+
+
+def visible_feedback(*, viewer: Viewer) -> QuerySet[Feedback]:
+    """Feedback reaches the draft's team (and the facilitators), in every phase."""
+    feedback = Feedback.objects.filter(draft__room=viewer.room)
+    if viewer.is_facilitator:
+        return feedback
+    assert viewer.member is not None
+    team = Q(draft__position_id=viewer.member.position_id, draft__hidden=False)
+    return feedback.filter(team | Q(draft__author_id=viewer.member.pk))
 
 
 def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     """Everything a client needs to draw the room, as this viewer may see it.
 
     A fixed number of queries whatever the number of members or drafts: the room (with its
-    scenario), positions, members, drafts, recommendation. `seq` is read first, so any event
+    scenario and owner), positions, members, drafts, feedback, recommendation, and for
+    facilitators the co-facilitators. `seq` is read first, so any event
     after it (seq greater) is newer than or equal to what the snapshot holds; events carry
     versions, so applying one twice is harmless.
     """
-    room = Room.objects.select_related("scenario").get(pk=viewer.room.pk)
+    room = Room.objects.select_related("scenario", "owner").get(pk=viewer.room.pk)
     scenario = room.scenario
     now = timezone.now()
     positions = list(scenario.positions.all())
@@ -148,7 +251,9 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     me = None
     if viewer.member is not None:
         me = next((m for m in members if m.pk == viewer.member.pk), None)
-    drafts = list(visible_drafts(viewer=Viewer(room, me, viewer.is_facilitator)))
+    current = Viewer(room, me, viewer.is_facilitator)
+    drafts = list(visible_drafts(viewer=current))
+    feedback = list(visible_feedback(viewer=current))
     rec = Recommendation.objects.filter(room=room).first()
     return {
         "seq": room.seq,
@@ -158,6 +263,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
             "code": room.code,
             "title": room.title,
             "phase": room.phase,
+            **room_settings_payload(room),
         },
         "scenario": {
             "title": scenario.title,
@@ -174,9 +280,14 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
             "member_id": me.pk if me else None,
             "display_name": me.display_name if me else None,
             "position_id": me.position_id if me else None,
+            "muted": me.muted if me else False,
         },
-        "members": [member_payload(m, now=now) for m in members],
+        "members": [
+            member_payload(m, now=now, real_name=current.sees_real_name(m)) for m in members
+        ],
         "drafts": [draft_payload(d) for d in drafts],
+        "feedback": [feedback_payload(f) for f in feedback],
+        "facilitators": facilitator_names(room=room) if viewer.is_facilitator else [],
         "recommendation": recommendation_payload(rec),
     }
 

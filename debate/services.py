@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Q, Value, When
@@ -27,8 +28,10 @@ from .errors import Conflict, Forbidden, Invalid, NotFound, WrongPhase
 from .events import Audience
 from .models import (
     PHASE_ORDER,
+    AssignmentMethod,
     Draft,
     DraftKind,
+    Feedback,
     Member,
     Phase,
     Position,
@@ -77,6 +80,11 @@ def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = Fals
     if required and not text.strip():
         raise Invalid(_("%(field)s is required.") % {"field": field}, code="required", field=field)
     return text
+
+
+def _is_int(value: Any) -> bool:
+    """A JSON number that is a whole number (JSON true/false are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _clean_client_id(client_id: Any) -> str:
@@ -138,13 +146,31 @@ def scenario_install_builtin() -> Scenario:
 # --- rooms and members ----------------------------------------------------------------------
 
 
-def room_create(*, owner: AbstractBaseUser, scenario: Scenario, title: str = "") -> Room:
+def room_create(
+    *,
+    owner: AbstractBaseUser,
+    scenario: Scenario,
+    title: str = "",
+    anonymous: bool = False,
+    assignment_method: str = AssignmentMethod.BALANCED,
+    choice_cap: int | None = None,
+) -> Room:
     title = (title or "").strip()[:120] or scenario.title
+    if assignment_method not in AssignmentMethod.values:
+        raise Invalid(_("Unknown assignment method."), field="assignment_method")
+    if choice_cap is not None and choice_cap < 1:
+        raise Invalid(_("The cap per position must be at least 1."), field="choice_cap")
     for _attempt in range(20):
         try:
             with transaction.atomic():
                 return Room.objects.create(
-                    scenario=scenario, owner=owner, title=title, code=join_code_generate()
+                    scenario=scenario,
+                    owner=owner,
+                    title=title,
+                    code=join_code_generate(),
+                    anonymous=anonymous,
+                    assignment_method=assignment_method,
+                    choice_cap=choice_cap if assignment_method == AssignmentMethod.CHOICE else None,
                 )
         except IntegrityError:
             continue  # the code is taken by another open room; draw again
@@ -189,21 +215,53 @@ def member_join(*, code: str, display_name: str) -> Member:
                 field="display_name",
             )
         position = None
-        if room.phase != Phase.LOBBY or room.members.filter(position__isnull=False).exists():
+        automatic = room.assignment_method in (AssignmentMethod.BALANCED, AssignmentMethod.RANDOM)
+        already_assigned = room.members.filter(position__isnull=False).exists()
+        if automatic and (room.phase != Phase.LOBBY or already_assigned):
             position = _smallest_team(room)
-        member = Member.objects.create(room=room, display_name=name, position=position)
+        member = Member.objects.create(
+            room=room, display_name=name, position=position, code_name=_code_name_for(room)
+        )
+        payload, facilitator_payload = selectors.member_event_payloads(member)
         events.emit(
             room,
             events.MEMBER_JOINED,
-            {"member": selectors.member_payload(member)},
+            payload,
             audience=Audience.room(),
+            facilitator_payload=facilitator_payload,
         )
     return member
 
 
+CODE_NAMES = [
+    "Otter", "Heron", "Lynx", "Falcon", "Badger", "Marten", "Ibis", "Puffin", "Gecko", "Orca",
+    "Bison", "Crane", "Koala", "Raven", "Tapir", "Wombat", "Yak", "Egret", "Fennec", "Jackal",
+    "Kestrel", "Lemur", "Manatee", "Narwhal", "Ocelot", "Pelican", "Quokka", "Robin", "Stoat",
+    "Toucan", "Urchin", "Vole", "Walrus", "Zebu", "Alpaca", "Beaver", "Cobra", "Dingo", "Eland",
+    "Ferret",
+]  # fmt: skip
+
+
+def _code_name_for(room: Room) -> str:
+    """A code name not yet used in the room, in a random order."""
+    used = set(room.members.values_list("code_name", flat=True))
+    names = CODE_NAMES[:]
+    random.shuffle(names)
+    for round_number in range(1, 100):
+        for name in names:
+            candidate = name if round_number == 1 else f"{name} {round_number}"
+            if candidate not in used:
+                return candidate
+    return f"Member {len(used) + 1}"
+
+
 def _team_sizes(room: Room) -> dict[int, int]:
     sizes = {p.pk: 0 for p in room.scenario.positions.all()}
-    counted = room.members.filter(position__isnull=False).values("position").annotate(n=Count("id"))
+    counted = (
+        room.members.filter(position__isnull=False, removed_at__isnull=True)
+        .values("position")
+        .annotate(n=Count("id"))
+    )
     for row in counted:
         sizes[row["position"]] = row["n"]
     return sizes
@@ -218,9 +276,10 @@ def _smallest_team(room: Room) -> Position:
 def positions_assign(*, room_id: int, actor: User, seed: int | None = None) -> list[Member]:
     """Balanced assignment of every unassigned member.
 
-    Rule (docs/architecture.md): unassigned members are shuffled, then each in turn joins the team
-    with the fewest members (ties: the scenario's position order). Starting from balanced teams,
-    sizes never differ by more than one. Members already on a team stay where they are.
+    Rule (docs/architecture.md): unassigned members are taken in order of joining (the "random"
+    method shuffles them first), then each in turn joins the team with the fewest members (ties:
+    the scenario's position order). Starting from balanced teams, sizes never differ by more than
+    one. Members already on a team stay where they are; removed members are left out.
     """
     with transaction.atomic():
         room = room_lock(room_id=room_id)
@@ -231,8 +290,9 @@ def positions_assign(*, room_id: int, actor: User, seed: int | None = None) -> l
 
 
 def _assign_unassigned(room: Room, *, seed: int | None = None) -> list[Member]:
-    unassigned = list(room.members.filter(position__isnull=True))
-    random.Random(seed).shuffle(unassigned)
+    unassigned = list(room.members.filter(position__isnull=True, removed_at__isnull=True))
+    if room.assignment_method == AssignmentMethod.RANDOM:
+        random.Random(seed).shuffle(unassigned)
     sizes = _team_sizes(room)
     positions = list(room.scenario.positions.all())
     for member in unassigned:
@@ -270,7 +330,7 @@ def member_move(*, room_id: int, actor: User, member_id: Any, position_id: Any) 
 
 
 def _member_in_room(room: Room, member_id: Any) -> Member:
-    if not isinstance(member_id, int) or isinstance(member_id, bool):
+    if not _is_int(member_id):
         raise Invalid(_("member_id must be a number."), field="member_id")
     try:
         return room.members.get(pk=member_id)
@@ -279,7 +339,7 @@ def _member_in_room(room: Room, member_id: Any) -> Member:
 
 
 def _position_in_room(room: Room, position_id: Any) -> Position:
-    if not isinstance(position_id, int) or isinstance(position_id, bool):
+    if not _is_int(position_id):
         raise Invalid(_("position_id must be a number."), field="position_id")
     try:
         return room.scenario.positions.get(pk=position_id)
@@ -362,7 +422,7 @@ def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
                 % {"phase": Phase(room.phase).label, "next": expected.label},
                 phase=room.phase,
             )
-        if expected == Phase.DRAFTING:
+        if expected == Phase.DRAFTING and room.assignment_method != AssignmentMethod.MANUAL:
             _assign_unassigned(room)
         if expected == Phase.CLOSED:
             rec = Recommendation.objects.filter(room=room).first()
@@ -376,7 +436,19 @@ def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
                 )
             room.closed_at = timezone.now()
         room.phase = expected
-        room.save(update_fields=["phase", "closed_at"])
+        # A phase's timer ends with the phase.
+        room.timer_ends_at = None
+        room.timer_remaining = None
+        room.timer_auto_advance = False
+        room.save(
+            update_fields=[
+                "phase",
+                "closed_at",
+                "timer_ends_at",
+                "timer_remaining",
+                "timer_auto_advance",
+            ]
+        )
         events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
     return room
 
@@ -419,7 +491,7 @@ def draft_save(
     """
     client_id = _clean_client_id(client_id)
     text = _clean_text(text, field="text", max_chars=settings.QUORUM["MAX_DRAFT_CHARS"])
-    if not isinstance(base_version, int) or isinstance(base_version, bool) or base_version < 0:
+    if not (_is_int(base_version) and base_version >= 0):
         raise Invalid(_("base_version must be a whole number."), field="base_version")
     with transaction.atomic():
         room = room_lock(room_id=room_id)
@@ -427,9 +499,18 @@ def draft_save(
             raise WrongPhase(
                 _("Drafts can only be written during the drafting phase."), phase=room.phase
             )
+        if room.editing_locked:
+            raise WrongPhase(
+                _("The facilitator has paused all editing for the moment."), code="locked"
+            )
         if member_id is not None:
             draft = _own_draft(room, member_id, kind, slot, position_id)
             member = draft.author
+            if draft.hidden:
+                raise Forbidden(
+                    _("The facilitator has hidden this draft; it cannot be changed now."),
+                    code="hidden",
+                )
         else:
             _require_facilitator(room, actor)
             draft = _draft_in_room(room, draft_id)
@@ -460,19 +541,28 @@ def draft_save(
         else:
             draft.version = 1
             draft.save()
+        # A hidden draft (edited by a facilitator) reaches its author and the facilitators only.
+        audience = (
+            Audience.member(draft.author_id) if draft.hidden else Audience.team(draft.position_id)
+        )
         seq = events.emit(
             room,
             events.DRAFT_UPDATED,
             {"draft": selectors.draft_payload(draft)},
-            audience=Audience.team(draft.position_id),
+            audience=audience,
         )
     return SaveResult(id=draft.pk, version=draft.version, duplicate=False, seq=seq)
 
 
 def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: Any) -> Draft:
     member = Member.objects.filter(pk=member_id, room=room).first()
-    if member is None:
+    if member is None or member.removed_at is not None:
         raise Forbidden(_("You are not a member of this room."))
+    if member.muted:
+        raise Forbidden(
+            _("The facilitator has muted you: you can read, but not write, for now."),
+            code="muted",
+        )
     if member.position_id is None:
         raise WrongPhase(_("You have no position yet; wait for the facilitator to assign one."))
     if position_id is not None and position_id != member.position_id:
@@ -484,18 +574,19 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
     if kind not in DraftKind.values:
         raise Invalid(_("kind must be “argument” or “risk”."), field="kind")
     limit = room.scenario.argument_slots if kind == DraftKind.ARGUMENT else room.scenario.risk_slots
-    if not isinstance(slot, int) or isinstance(slot, bool) or not (1 <= slot <= limit):
+    if not (_is_int(slot) and 1 <= slot <= limit):
         raise Invalid(
             _("slot must be a number from 1 to %(limit)d.") % {"limit": limit}, field="slot"
         )
     draft = Draft.objects.filter(
-        author=member, position_id=member.position_id, kind=kind, slot=slot
+        author=member, position_id=member.position_id, round=room.round, kind=kind, slot=slot
     ).first()
     if draft is None:
         draft = Draft(
             room=room,
             author=member,
             position_id=member.position_id,
+            round=room.round,
             kind=kind,
             slot=slot,
             version=0,
@@ -504,7 +595,7 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
 
 
 def _draft_in_room(room: Room, draft_id: Any) -> Draft:
-    if not isinstance(draft_id, int) or isinstance(draft_id, bool):
+    if not _is_int(draft_id):
         raise Invalid(_("draft_id must be a number."), field="draft_id")
     draft = Draft.objects.filter(pk=draft_id, room=room).select_related("author").first()
     if draft is None:
@@ -540,7 +631,7 @@ def recommendation_save(
         revisit_condition = _clean_text(
             revisit_condition, field="revisit_condition", max_chars=limit
         )
-        if not isinstance(base_version, int) or isinstance(base_version, bool) or base_version < 0:
+        if not (_is_int(base_version) and base_version >= 0):
             raise Invalid(_("base_version must be a whole number."), field="base_version")
         decision = None if decision_id is None else _position_in_room(room, decision_id)
         rec, _created = Recommendation.objects.get_or_create(room=room)
@@ -565,3 +656,377 @@ def recommendation_save(
             audience=Audience.room(),
         )
     return SaveResult(id=rec.pk, version=rec.version, duplicate=False, seq=seq)
+
+
+# --- facilitator console: moderation, settings, timers, rounds -------------------------------
+
+
+def _open_room_for_facilitator(room_id: int, actor: User) -> Room:
+    room = room_lock(room_id=room_id)
+    _require_facilitator(room, actor)
+    if room.phase == Phase.CLOSED:
+        raise WrongPhase(_("This room is closed."))
+    return room
+
+
+def _bool(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(_("%(field)s must be true or false.") % {"field": field}, field=field)
+    return value
+
+
+def member_mute(*, room_id: int, actor: User, member_id: Any, muted: Any) -> Member:
+    """A muted member reads but cannot write. The member and the facilitators are told."""
+    muted = _bool(muted, "muted")
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        member = _member_in_room(room, member_id)
+        if member.muted != muted:
+            member.muted = muted
+            member.save(update_fields=["muted"])
+            events.emit(
+                room,
+                events.MEMBER_MUTED,
+                {"member_id": member.pk, "muted": muted},
+                audience=Audience.member(member.pk),
+            )
+    return member
+
+
+def member_remove(*, room_id: int, actor: User, member_id: Any) -> Member:
+    """Remove a member: their sockets are closed and their identity is refused until re-admitted.
+    Their drafts stay in the record."""
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        member = _member_in_room(room, member_id)
+        if member.removed_at is None:
+            member.removed_at = timezone.now()
+            member.open_sockets = 0
+            member.save(update_fields=["removed_at", "open_sockets"])
+            events.emit(
+                room, events.MEMBER_REMOVED, {"member_id": member.pk}, audience=Audience.room()
+            )
+    return member
+
+
+def member_readmit(*, room_id: int, actor: User, member_id: Any) -> Member:
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        member = _member_in_room(room, member_id)
+        if member.removed_at is not None:
+            member.removed_at = None
+            member.save(update_fields=["removed_at"])
+            payload, facilitator_payload = selectors.member_event_payloads(member)
+            events.emit(
+                room,
+                events.MEMBER_READMITTED,
+                payload,
+                audience=Audience.room(),
+                facilitator_payload=facilitator_payload,
+            )
+    return member
+
+
+def draft_moderate(
+    *, room_id: int, actor: User, draft_id: Any, hidden: Any = None, needs_source: Any = None
+) -> Draft:
+    """Hide or show a draft, or mark it as needing a source.
+
+    The event goes to those who may read the draft at this phase (its team during drafting, the
+    room afterwards). A hidden draft travels without its text; showing it again sends the text.
+    """
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        draft = _draft_in_room(room, draft_id)
+        fields = []
+        if hidden is not None and _bool(hidden, "hidden") != draft.hidden:
+            draft.hidden = hidden
+            fields.append("hidden")
+        if needs_source is not None and _bool(needs_source, "needs_source") != draft.needs_source:
+            draft.needs_source = needs_source
+            fields.append("needs_source")
+        if not fields:
+            return draft
+        draft.save(update_fields=fields)
+        audience = (
+            Audience.room()
+            if room.phase in selectors.PHASES_ALL_DRAFTS_VISIBLE
+            else Audience.team(draft.position_id)
+        )
+        if draft.hidden:
+            payload = {"draft": selectors.hidden_draft_payload(draft)}
+            facilitator_payload = {"draft": selectors.draft_payload(draft)}
+        else:
+            payload = {"draft": selectors.draft_payload(draft)}
+            facilitator_payload = None
+        events.emit(
+            room,
+            events.DRAFT_MODERATED,
+            payload,
+            audience=audience,
+            facilitator_payload=facilitator_payload,
+        )
+        if draft.hidden:
+            # Its author keeps seeing it, marked hidden.
+            events.emit(
+                room,
+                events.DRAFT_UPDATED,
+                {"draft": selectors.draft_payload(draft)},
+                audience=Audience.member(draft.author_id),
+            )
+    return draft
+
+
+FEEDBACK_MAX = 500
+
+
+def feedback_add(*, room_id: int, actor: User, draft_id: Any, text: Any) -> Feedback:
+    """A facilitator's note on a draft, e.g. "too general: tie it to this model". Seen by the
+    draft's author and team (and the facilitators)."""
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        draft = _draft_in_room(room, draft_id)
+        text = _clean_text(text, field="text", max_chars=FEEDBACK_MAX, required=True).strip()
+        feedback = Feedback.objects.create(
+            draft=draft, author=actor if actor.is_authenticated else None, text=text
+        )
+        audience = (
+            Audience.member(draft.author_id) if draft.hidden else Audience.team(draft.position_id)
+        )
+        events.emit(
+            room,
+            events.DRAFT_FEEDBACK,
+            {"feedback": selectors.feedback_payload(feedback)},
+            audience=audience,
+        )
+    return feedback
+
+
+def _emit_settings(room: Room) -> None:
+    events.emit(
+        room,
+        events.ROOM_SETTINGS,
+        {"settings": selectors.room_settings_payload(room)},
+        audience=Audience.room(),
+    )
+
+
+def editing_lock(*, room_id: int, actor: User, locked: Any) -> Room:
+    locked = _bool(locked, "locked")
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        if room.editing_locked != locked:
+            room.editing_locked = locked
+            room.save(update_fields=["editing_locked"])
+            _emit_settings(room)
+    return room
+
+
+ANNOUNCEMENT_MAX = 280
+
+
+def announcement_set(*, room_id: int, actor: User, text: Any) -> Room:
+    """A banner for the whole room; an empty text removes it."""
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        text = _clean_text(text, field="text", max_chars=ANNOUNCEMENT_MAX).strip()
+        if room.announcement != text:
+            room.announcement = text
+            room.save(update_fields=["announcement"])
+            _emit_settings(room)
+    return room
+
+
+TIMER_MAX_SECONDS = 4 * 60 * 60
+TIMER_ACTIONS = {"start", "pause", "resume", "extend", "clear"}
+
+
+def timer_control(
+    *,
+    room_id: int,
+    actor: User,
+    action: Any,
+    seconds: Any = None,
+    auto_advance: Any = None,
+) -> Room:
+    """Phase countdown kept by the server: clients show `ends_at` against the server time they
+    were given, so a late joiner or a wrong laptop clock sees the right time left.
+
+    start (seconds, auto_advance), pause, resume, extend (seconds), clear.
+    """
+    if action not in TIMER_ACTIONS:
+        raise Invalid(_("Unknown timer action."), field="action")
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        now = timezone.now()
+        if action in ("start", "extend") and not (
+            _is_int(seconds) and 1 <= seconds <= TIMER_MAX_SECONDS
+        ):
+            raise Invalid(_("The time must be between 1 second and 4 hours."), field="seconds")
+        if action == "start":
+            room.timer_ends_at = now + timedelta(seconds=seconds)
+            room.timer_remaining = None
+            room.timer_auto_advance = bool(auto_advance)
+        elif action == "pause":
+            if room.timer_ends_at is None:
+                raise Conflict(_("No timer is running."), code="no_timer")
+            room.timer_remaining = max(room.timer_ends_at - now, timedelta(0))
+            room.timer_ends_at = None
+        elif action == "resume":
+            if room.timer_remaining is None:
+                raise Conflict(_("No timer is paused."), code="no_timer")
+            room.timer_ends_at = now + room.timer_remaining
+            room.timer_remaining = None
+        elif action == "extend":
+            if room.timer_ends_at is not None:
+                room.timer_ends_at = max(room.timer_ends_at, now) + timedelta(seconds=seconds)
+            elif room.timer_remaining is not None:
+                room.timer_remaining += timedelta(seconds=seconds)
+            else:
+                raise Conflict(_("No timer to extend."), code="no_timer")
+        else:
+            room.timer_ends_at = None
+            room.timer_remaining = None
+            room.timer_auto_advance = False
+        room.save(update_fields=["timer_ends_at", "timer_remaining", "timer_auto_advance"])
+        _emit_settings(room)
+    return room
+
+
+def timer_expired(*, room_id: int, phase: Any) -> bool:
+    """Any participant's page reports that the countdown reached zero. The server checks the
+    clock itself; with auto-advance on, the room moves to the next phase once (the phase named
+    must still be current, so many reports advance it once). Returns whether it advanced."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if (
+            room.phase != phase
+            or room.phase == Phase.CLOSED
+            or room.timer_ends_at is None
+            or room.timer_ends_at > timezone.now()
+        ):
+            return False
+        if not room.timer_auto_advance or room.phase == Phase.RECOMMENDATION:
+            # The recommendation phase never closes by itself: closing needs the chair.
+            room.timer_ends_at = None
+            room.timer_remaining = timedelta(0)
+            room.save(update_fields=["timer_ends_at", "timer_remaining"])
+            _emit_settings(room)
+            return False
+    phase_advance(
+        room_id=room_id,
+        actor=room.owner,
+        to_phase=PHASE_ORDER[PHASE_ORDER.index(room.phase) + 1],
+    )
+    return True
+
+
+def round_switch(*, room_id: int, actor: User) -> Room:
+    """Switch sides (structured academic controversy): every member moves to the next position
+    in the scenario's order, a new round of drafting starts, and the earlier round's drafts stay
+    in the record."""
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        if room.phase != Phase.REVIEW:
+            raise WrongPhase(
+                _("Sides are switched after the review, before the recommendation."),
+                phase=room.phase,
+            )
+        positions = list(room.scenario.positions.all())
+        following = {p.pk: positions[(i + 1) % len(positions)] for i, p in enumerate(positions)}
+        for member in room.members.filter(position__isnull=False, removed_at__isnull=True):
+            member.position = following[member.position_id]
+            member.save(update_fields=["position"])
+            events.emit(
+                room,
+                events.MEMBER_MOVED,
+                {"member_id": member.pk, "position_id": member.position_id},
+                audience=Audience.room(),
+            )
+        room.round += 1
+        room.phase = Phase.DRAFTING
+        room.timer_ends_at = None
+        room.timer_remaining = None
+        room.save(update_fields=["round", "phase", "timer_ends_at", "timer_remaining"])
+        _emit_settings(room)
+        events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
+    return room
+
+
+def position_choose(*, room_id: int, member_id: int | None, position_id: Any) -> Member:
+    """In rooms where members choose, a member picks a position, up to the cap per position."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if member_id is None:
+            raise Forbidden(_("Only members choose a position."))
+        if room.assignment_method != AssignmentMethod.CHOICE:
+            raise Forbidden(_("In this room the facilitator assigns positions."), code="not_choice")
+        if room.phase not in (Phase.LOBBY, Phase.DRAFTING):
+            raise WrongPhase(_("Positions are chosen before the review."), phase=room.phase)
+        member = Member.objects.filter(pk=member_id, room=room, removed_at__isnull=True).first()
+        if member is None:
+            raise Forbidden(_("You are not a member of this room."))
+        if member.muted:
+            raise Forbidden(_("The facilitator has muted you for now."), code="muted")
+        position = _position_in_room(room, position_id)
+        if member.position_id == position.pk:
+            return member
+        if room.phase == Phase.DRAFTING and member.position_id is not None:
+            raise WrongPhase(
+                _("Drafting has started: ask the facilitator to move you."), phase=room.phase
+            )
+        cap = room.choice_cap
+        if cap is not None and _team_sizes(room)[position.pk] >= cap:
+            raise Conflict(
+                _("%(name)s is full (%(cap)d members). Choose another position.")
+                % {"name": position.name, "cap": cap},
+                code="position_full",
+            )
+        member.position = position
+        member.save(update_fields=["position"])
+        events.emit(
+            room,
+            events.MEMBER_MOVED,
+            {"member_id": member.pk, "position_id": position.pk},
+            audience=Audience.room(),
+        )
+    return member
+
+
+def room_configure(
+    *, room_id: int, actor: User, assignment_method: Any, choice_cap: Any = None
+) -> Room:
+    """Change how positions are assigned (before drafting starts)."""
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        if room.phase != Phase.LOBBY:
+            raise WrongPhase(_("The assignment method is chosen in the lobby."), phase=room.phase)
+        if assignment_method not in AssignmentMethod.values:
+            raise Invalid(_("Unknown assignment method."), field="assignment_method")
+        if choice_cap is not None and not (_is_int(choice_cap) and choice_cap >= 1):
+            raise Invalid(_("The cap per position must be at least 1."), field="choice_cap")
+        room.assignment_method = assignment_method
+        room.choice_cap = choice_cap if assignment_method == AssignmentMethod.CHOICE else None
+        room.save(update_fields=["assignment_method", "choice_cap"])
+        _emit_settings(room)
+    return room
+
+
+def cofacilitator_add(*, room_id: int, actor: User, username: Any) -> Room:
+    """Give another facilitator account the same powers over this room."""
+    if not isinstance(username, str) or not username.strip():
+        raise Invalid(_("Give the facilitator's username."), field="username")
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        user = get_user_model().objects.filter(username__iexact=username.strip()).first()
+        if user is None:
+            raise NotFound(_("No facilitator account has that username."), field="username")
+        if user.pk != room.owner_id and not room.cofacilitators.filter(pk=user.pk).exists():
+            room.cofacilitators.add(user)
+            events.emit(
+                room,
+                events.FACILITATORS_CHANGED,
+                {"facilitators": selectors.facilitator_names(room=room)},
+                audience=Audience.facilitators(),
+            )
+    return room
