@@ -29,6 +29,32 @@ def _block(text: str) -> str:
     return "  \n".join(md_escape(line) for line in text.strip().split("\n"))
 
 
+def _byline(record: RoomRecord, draft) -> str:
+    line = f"— {md_escape(record.name(draft.author_id))}"
+    if draft.needs_source:
+        line += " · _needs a source_"
+    if draft.hidden:
+        line += " · _hidden by the facilitator_"
+    return line
+
+
+def _case_lines(record: RoomRecord, drafts: list, prefix: str) -> list[str]:
+    arguments = [d for d in drafts if d.kind == DraftKind.ARGUMENT]
+    risks = [d for d in drafts if d.kind == DraftKind.RISK]
+    lines = [f"### {prefix}Arguments", ""]
+    if not arguments:
+        lines += ["_No arguments written._", ""]
+    for number, draft in enumerate(arguments, start=1):
+        body = _block(draft.text).replace("\n", "\n   ")
+        lines += [f"{number}. {body}  ", f"   {_byline(record, draft)}", ""]
+    lines += [f"### {prefix}Risk of our own position", ""]
+    if not risks:
+        lines += ["_No risk named._", ""]
+    for draft in risks:
+        lines += [_block(draft.text) + "  ", _byline(record, draft), ""]
+    return lines
+
+
 def record_markdown(*, record: RoomRecord) -> str:
     room = record.room
     scenario = room.scenario
@@ -45,31 +71,21 @@ def record_markdown(*, record: RoomRecord) -> str:
         _block(scenario.question),
         "",
     ]
+    rounds = list(range(1, room.round + 1))
     for position in record.positions:
         members = record.members_by_position.get(position.pk, [])
-        names = ", ".join(md_escape(m.display_name) for m in members) or "no members"
-        lines += [f"## {md_escape(position.name)}", "", f"Team: {names}", ""]
-        drafts = record.drafts_by_position.get(position.pk, [])
-        arguments = [d for d in drafts if d.kind == DraftKind.ARGUMENT]
-        risks = [d for d in drafts if d.kind == DraftKind.RISK]
-        lines += ["### Arguments", ""]
-        if not arguments:
-            lines += ["_No arguments written._", ""]
-        for number, draft in enumerate(arguments, start=1):
-            body = _block(draft.text).replace("\n", "\n   ")
-            lines += [
-                f"{number}. {body}  ",
-                f"   — {md_escape(draft.author.display_name)}",
-                "",
+        names = ", ".join(md_escape(record.name(m.pk)) for m in members) or "no members"
+        team_label = "Team now" if len(rounds) > 1 else "Team"
+        lines += [f"## {md_escape(position.name)}", "", f"{team_label}: {names}", ""]
+        for round_number in rounds:
+            drafts = [
+                d for d in record.drafts_by_position.get(position.pk, []) if d.round == round_number
             ]
-        lines += ["### Risk of our own position", ""]
-        if not risks:
-            lines += ["_No risk named._", ""]
-        for draft in risks:
-            lines += [_block(draft.text) + "  ", f"— {md_escape(draft.author.display_name)}", ""]
+            prefix = f"Round {round_number}: " if len(rounds) > 1 else ""
+            lines += _case_lines(record, drafts, prefix)
     unassigned = record.members_by_position.get(None, [])
     if unassigned:
-        names = ", ".join(md_escape(m.display_name) for m in unassigned)
+        names = ", ".join(md_escape(record.name(m.pk)) for m in unassigned)
         lines += [f"Members without a position: {names}", ""]
     lines += ["## Committee recommendation", ""]
     rec = record.recommendation

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Scenario
+from .models import AssignmentMethod, Scenario
 
 
 class JoinForm(forms.Form):
@@ -35,4 +35,21 @@ class RoomCreateForm(forms.Form):
         max_length=120,
         required=False,
         help_text=_("Optional, e.g. “Period 3 — Thursday”."),
+    )
+    assignment_method = forms.ChoiceField(
+        label=_("Positions"),
+        choices=AssignmentMethod.choices,
+        initial=AssignmentMethod.BALANCED,
+    )
+    choice_cap = forms.IntegerField(
+        label=_("Members per position at most"),
+        min_value=1,
+        max_value=100,
+        required=False,
+        help_text=_("Only when members choose their position. Empty: no cap."),
+    )
+    anonymous = forms.BooleanField(
+        label=_("Anonymous room"),
+        required=False,
+        help_text=_("Members see code names for each other; you see real names."),
     )

@@ -301,19 +301,35 @@ class RoomRecord:
     members_by_position: dict[int | None, list[Member]]
     drafts_by_position: dict[int, list[Draft]]
     recommendation: Recommendation | None
+    # The name each member has for this viewer (code names for members of anonymous rooms).
+    names: dict[int, str]
+    for_facilitator: bool = True
+
+    def name(self, member_id: int) -> str:
+        return self.names.get(member_id, "—")
 
 
-def room_record(*, room: Room) -> RoomRecord:
+def room_record(*, room: Room, viewer: Viewer | None = None) -> RoomRecord:
+    """The record as `viewer` may see it (None: as the facilitators see it). Members get no
+    hidden drafts but their own, and code names in anonymous rooms."""
+    for_facilitator = viewer is None or viewer.is_facilitator
     positions = list(room.scenario.positions.all())
     members = list(room.members.all())
     by_pos: dict[int | None, list[Member]] = {}
     for m in members:
         by_pos.setdefault(m.position_id, []).append(m)
+    if viewer is None:
+        names = {m.pk: m.display_name for m in members}
+    else:
+        names = {m.pk: m.display_name if viewer.sees_real_name(m) else m.code_name for m in members}
     drafts = (
         Draft.objects.filter(room=room)
         .select_related("author")
-        .order_by("position__order", "kind", "slot", "author__joined_at")
+        .order_by("round", "position__order", "kind", "slot", "author__joined_at")
     )
+    if not for_facilitator:
+        assert viewer is not None and viewer.member is not None
+        drafts = drafts.filter(Q(hidden=False) | Q(author_id=viewer.member.pk))
     drafts_by_position: dict[int, list[Draft]] = {p.pk: [] for p in positions}
     for d in drafts:
         if d.text.strip():
@@ -325,4 +341,6 @@ def room_record(*, room: Room) -> RoomRecord:
         members_by_position=by_pos,
         drafts_by_position=drafts_by_position,
         recommendation=rec,
+        names=names,
+        for_facilitator=for_facilitator,
     )

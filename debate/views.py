@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -62,6 +63,9 @@ def room_create(request: HttpRequest) -> HttpResponse:
             owner=request.user,
             scenario=form.cleaned_data["scenario"],
             title=form.cleaned_data["title"],
+            anonymous=form.cleaned_data["anonymous"],
+            assignment_method=form.cleaned_data["assignment_method"],
+            choice_cap=form.cleaned_data["choice_cap"],
         )
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -94,6 +98,8 @@ def _viewer_or_404(request: HttpRequest, room_id: int) -> selectors.Viewer:
     )
     if viewer is None:
         raise Http404(_("You are not part of this room."))
+    if viewer.is_removed:
+        raise PermissionDenied(_("The facilitator removed you from this room."))
     return viewer
 
 
@@ -108,6 +114,8 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
             messages.info(request, _("Join the room with its code and your name."))
             return redirect("debate:join")
         raise Http404(_("You are not part of this room."))
+    if viewer.is_removed:
+        raise PermissionDenied(_("The facilitator removed you from this room."))
     config = {
         "roomId": viewer.room.pk,
         "socketPath": f"/ws/rooms/{viewer.room.pk}/",
@@ -158,7 +166,7 @@ def room_export_md(request: HttpRequest, room_id: int) -> HttpResponse:
     viewer = _viewer_or_404(request, room_id)
     if not viewer.is_facilitator and viewer.room.phase != Phase.CLOSED:
         raise Http404(_("The record can be downloaded once the room is closed."))
-    record = selectors.room_record(room=viewer.room)
+    record = selectors.room_record(room=viewer.room, viewer=viewer)
     body = exports.record_markdown(record=record)
     response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
     filename = f"quorum-{viewer.room.code.lower()}-record.md"
