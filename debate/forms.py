@@ -40,6 +40,7 @@ class RoomCreateForm(forms.Form):
         label=_("Positions"),
         choices=AssignmentMethod.choices,
         initial=AssignmentMethod.BALANCED,
+        required=False,
     )
     choice_cap = forms.IntegerField(
         label=_("Members per position at most"),

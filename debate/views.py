@@ -23,7 +23,7 @@ from classroom.identity import member_id_for, member_remember
 from . import exports, selectors, services
 from .errors import DomainError
 from .forms import JoinForm, RoomCreateForm
-from .models import Phase, Room
+from .models import AssignmentMethod, Phase, Room
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -64,7 +64,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
             scenario=form.cleaned_data["scenario"],
             title=form.cleaned_data["title"],
             anonymous=form.cleaned_data["anonymous"],
-            assignment_method=form.cleaned_data["assignment_method"],
+            assignment_method=form.cleaned_data["assignment_method"] or AssignmentMethod.BALANCED,
             choice_cap=form.cleaned_data["choice_cap"],
         )
     except DomainError as exc:
