@@ -35,7 +35,15 @@ const state = {
   synced: false,
   fatal: null,
   lastError: null,
+  clockOffset: 0, // server time minus this device's time, from the last snapshot
+  typingUntil: new Map(), // member id -> time until which they count as typing (facilitators)
+  activity: [], // recent events, newest first (facilitators)
+  lastTickSeq: null,
+  expiredSent: null,
 };
+const TYPING_SHOWN_MS = 5000;
+const TYPING_SEND_EVERY_MS = 2000;
+let typingSentAt = 0;
 
 let sendTimer = null;
 let firstUnsentAt = null;
@@ -83,6 +91,11 @@ function handleMessage(message) {
       break;
     case "pong":
       break;
+    case "member.typing":
+      state.typingUntil.set(message.member_id, Date.now() + TYPING_SHOWN_MS);
+      queueRender();
+      setTimeout(queueRender, TYPING_SHOWN_MS + 50);
+      break;
     default:
       if (typeof message.seq === "number") handleEvent(message);
   }
@@ -93,7 +106,15 @@ function handleEvent(event) {
     state.buffered.set(event.seq, event);
     return;
   }
+  if (event.seq === state.seq && state.lastTickSeq === event.seq && event.type !== "tick") {
+    // The tick for this number came through another group first; this is its content.
+    state.lastTickSeq = null;
+    applyEvent(event);
+    return;
+  }
   if (event.seq <= state.seq) return; // already applied (or older than the snapshot)
+  const waiting = state.buffered.get(event.seq);
+  if (waiting && waiting.type !== "tick" && event.type === "tick") return;
   state.buffered.set(event.seq, event);
   drainBuffered();
   if (state.buffered.size && !state.gapTimer) {
@@ -112,6 +133,7 @@ function drainBuffered() {
     state.buffered.delete(next.seq);
     applyEvent(next);
     state.seq = next.seq;
+    state.lastTickSeq = next.type === "tick" ? next.seq : null;
     next = state.buffered.get(state.seq + 1);
   }
   if (!state.buffered.size && state.gapTimer) {
@@ -130,7 +152,9 @@ function applySnapshot(snap) {
   const previousPhase = state.snap && state.snap.room.phase;
   state.snap = snap;
   state.seq = snap.seq;
+  state.lastTickSeq = null;
   state.synced = true;
+  state.clockOffset = Date.parse(snap.server_time) - Date.now();
   drainBuffered();
   reconcileOutbox();
   if (hadSnapshot && previousPhase !== snap.room.phase) {
@@ -184,10 +208,91 @@ function applyEvent(event) {
       }
       break;
     }
+    case "member.muted": {
+      const member = snap.members.find((m) => m.id === event.member_id);
+      if (member) member.muted = event.muted;
+      if (snap.me.member_id === event.member_id) {
+        snap.me.muted = event.muted;
+        announce(event.muted ? "The facilitator has muted you." : "You can write again.");
+      }
+      break;
+    }
+    case "member.removed": {
+      const member = snap.members.find((m) => m.id === event.member_id);
+      if (member) {
+        member.removed = true;
+        member.online = false;
+      }
+      break;
+    }
+    case "member.readmitted": {
+      const index = snap.members.findIndex((m) => m.id === event.member.id);
+      if (index === -1) snap.members.push(event.member);
+      else snap.members[index] = event.member;
+      break;
+    }
+    case "draft.moderated": {
+      const draft = event.draft;
+      const index = snap.drafts.findIndex((d) => d.id === draft.id);
+      const mayRead = snap.me.role === "facilitator" || draft.author_id === snap.me.member_id;
+      if (draft.hidden && !mayRead) {
+        if (index !== -1) snap.drafts.splice(index, 1);
+      } else if (index === -1) {
+        if (draft.text !== undefined) snap.drafts.push(draft);
+      } else {
+        snap.drafts[index] = { ...snap.drafts[index], ...draft };
+      }
+      break;
+    }
+    case "draft.feedback": {
+      if (!snap.feedback.some((f) => f.id === event.feedback.id)) snap.feedback.push(event.feedback);
+      const draft = snap.drafts.find((d) => d.id === event.feedback.draft_id);
+      if (draft && draft.author_id === snap.me.member_id) announce("New feedback on your draft");
+      break;
+    }
+    case "room.settings": {
+      const before = snap.room.announcement;
+      Object.assign(snap.room, event.settings);
+      if (event.settings.announcement && event.settings.announcement !== before) {
+        announce(`Announcement: ${event.settings.announcement}`);
+      }
+      break;
+    }
+    case "facilitators.changed":
+      snap.facilitators = event.facilitators;
+      break;
     default:
       break; // "tick" and unknown types only advance the sequence number
   }
+  if (snap.me.role === "facilitator" && event.type !== "tick") recordActivity(event);
   queueRender();
+}
+
+function recordActivity(event) {
+  const text = describeEvent(event);
+  if (!text) return;
+  state.activity.unshift({ at: new Date(), text });
+  state.activity.length = Math.min(state.activity.length, 12);
+}
+
+function describeEvent(event) {
+  const name = (id) => memberName(id);
+  switch (event.type) {
+    case "member.joined": return `${event.member.display_name} joined`;
+    case "member.moved": return `${name(event.member_id)} → ${positionName(event.position_id)}`;
+    case "member.presence": return `${name(event.member_id)} is ${event.online ? "online" : "offline"}`;
+    case "member.muted": return `${name(event.member_id)} ${event.muted ? "muted" : "unmuted"}`;
+    case "member.removed": return `${name(event.member_id)} removed`;
+    case "member.readmitted": return `${event.member.display_name} re-admitted`;
+    case "draft.updated": return `${name(event.draft.author_id)} saved ${slotLabel(event.draft).toLowerCase()}`;
+    case "draft.moderated": return `Draft by ${name(event.draft.author_id)}: ${event.draft.hidden ? "hidden" : "visible"}${event.draft.needs_source ? ", needs a source" : ""}`;
+    case "draft.feedback": return "Feedback sent";
+    case "phase.changed": return `Phase: ${PHASE_LABELS[event.phase]}`;
+    case "room.settings": return "Room settings changed";
+    case "facilitators.changed": return `Facilitators: ${event.facilitators.join(", ")}`;
+    case "recommendation.updated": return "Recommendation saved";
+    default: return null;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,6 +312,7 @@ function serverItem(target) {
       (d) =>
         d.author_id === snap.me.member_id &&
         d.position_id === Number(positionId) &&
+        (d.round || 1) === snap.room.round &&
         d.kind === kind &&
         d.slot === Number(slot),
     ) || null
@@ -492,12 +598,25 @@ function render() {
 }
 
 function captureFocus() {
+  // Small forms (announcement, feedback, timer) are rebuilt on every render: keep what was typed.
+  const values = [];
+  for (const el of app.querySelectorAll("input[id]")) {
+    if (el.type === "checkbox") values.push([el.id, el.checked]);
+    else if (el.value !== el.defaultValue) values.push([el.id, el.value]);
+  }
   const el = document.activeElement;
-  if (!el || !el.id || !app.contains(el)) return null;
-  return { id: el.id, start: el.selectionStart, end: el.selectionEnd };
+  const focus = el && el.id && app.contains(el) ? { id: el.id, start: el.selectionStart, end: el.selectionEnd } : null;
+  return { focus, values };
 }
 
-function restoreFocus(focus) {
+function restoreFocus(saved) {
+  for (const [id, value] of saved.values) {
+    const el = document.getElementById(id);
+    if (!el || el.tagName !== "INPUT") continue;
+    if (el.type === "checkbox") el.checked = value;
+    else el.value = value;
+  }
+  const focus = saved.focus;
   if (!focus) return;
   const el = document.getElementById(focus.id);
   if (!el || document.activeElement === el) return;
@@ -560,7 +679,62 @@ function renderBanner() {
       )),
     h("p", { class: "phase-hint" }, PHASE_HINTS[role][phase]),
   );
+  const room = state.snap.room;
+  const timer = room.timer || {};
+  if (timer.running || (timer.remaining_seconds !== null && timer.remaining_seconds !== undefined)) {
+    bannerEl.append(h("p", { class: "timer", id: "timer", role: "timer", "aria-live": "off" }, timerText()));
+  }
+  if (room.round > 1) bannerEl.append(h("p", { class: "round-badge" }, `Round ${room.round}: sides switched`));
+  if (room.announcement) {
+    bannerEl.append(h("p", { class: "announcement", role: "status" },
+      h("strong", {}, "Announcement: "), room.announcement));
+  }
+  if (room.editing_locked && phase === "drafting") {
+    bannerEl.append(h("p", { class: "notice" }, "Editing is paused by the facilitator. Your text is safe; you can continue when it is unlocked."));
+  }
 }
+
+function timerRemainingMs() {
+  const timer = state.snap.room.timer || {};
+  if (timer.running && timer.ends_at) {
+    return Date.parse(timer.ends_at) - (Date.now() + state.clockOffset);
+  }
+  if (timer.remaining_seconds !== null && timer.remaining_seconds !== undefined) {
+    return timer.remaining_seconds * 1000;
+  }
+  return null;
+}
+
+function timerText() {
+  const timer = state.snap.room.timer || {};
+  const ms = timerRemainingMs();
+  if (ms === null) return "";
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const mm = String(Math.floor(total / 60)).padStart(2, "0");
+  const ss = String(total % 60).padStart(2, "0");
+  if (total === 0) return "Time is up";
+  const paused = timer.running ? "" : " (paused)";
+  const moves = timer.auto_advance && timer.running ? " · moves on at zero" : "";
+  return `Time left ${mm}:${ss}${paused}${moves}`;
+}
+
+function tickTimer() {
+  if (!state.snap) return;
+  const el = document.getElementById("timer");
+  if (el) {
+    const text = timerText();
+    if (el.textContent !== text) el.textContent = text;
+  }
+  const timer = state.snap.room.timer || {};
+  const ms = timerRemainingMs();
+  const key = `${state.snap.room.phase}:${timer.ends_at}`;
+  if (timer.running && ms !== null && ms <= 0 && state.expiredSent !== key && socket.isOpen()) {
+    // Tell the server; it checks its own clock and advances once if auto-advance is on.
+    state.expiredSent = key;
+    setTimeout(() => socket.send({ type: "timer.expired", phase: state.snap.room.phase }), Math.random() * 1500);
+  }
+}
+setInterval(tickTimer, 1000);
 
 // ----- member --------------------------------------------------------------------------------
 
@@ -569,7 +743,12 @@ function renderMember() {
   const phase = snap.room.phase;
   const me = snap.me;
   app.append(renderMyPosition());
+  if (me.muted) {
+    app.append(h("p", { class: "notice", role: "status" }, "The facilitator has muted you: you can read everything, but not write for now."));
+  }
   renderConflicts();
+  const choosing = snap.room.assignment_method === "choice" && me.position_id === null;
+  if (choosing && (phase === "lobby" || phase === "drafting")) app.append(renderChoice());
   if (phase === "lobby") {
     app.append(renderLobby());
   } else if (phase === "drafting") {
@@ -600,6 +779,27 @@ function renderMyPosition() {
     h("p", { class: "my-position-summary" }, pos.summary));
 }
 
+function renderChoice() {
+  const snap = state.snap;
+  const cap = snap.room.choice_cap;
+  const section = h("section", { class: "card choice", "aria-labelledby": "choice-h" },
+    h("h2", { id: "choice-h" }, "Choose the position you will argue"),
+    cap ? h("p", { class: "help" }, `At most ${cap} per position.`) : null);
+  const list = h("div", { class: "choice-grid" });
+  for (const pos of snap.scenario.positions) {
+    const count = snap.members.filter((m) => m.position_id === pos.id && !m.removed).length;
+    const full = cap && count >= cap;
+    list.append(h("button", {
+      type: "button",
+      class: `button choice-button pos-${positionIndex(pos.id)}`,
+      disabled: full || snap.me.muted ? true : null,
+      onclick: () => socket.send({ type: "position.choose", position_id: pos.id }),
+    }, h("strong", {}, pos.name), h("span", { class: "muted" }, full ? "full" : `${count}${cap ? ` of ${cap}` : ""} chosen`)));
+  }
+  section.append(list);
+  return section;
+}
+
 function renderLobby() {
   const members = state.snap.members;
   return h("section", { class: "card", "aria-labelledby": "lobby-h" },
@@ -628,6 +828,7 @@ function makeEditor(target, { id, label, hint, kind, slot, positionId, max }) {
     area = h("textarea", { id, rows: 4, maxlength: max, "aria-describedby": `${id}-hint ${id}-count` });
     area.addEventListener("input", () => {
       queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value });
+      maybeTyping();
       const counter = document.getElementById(`${id}-count`);
       if (counter) counter.textContent = countText(area.value, max);
     });
@@ -638,11 +839,37 @@ function makeEditor(target, { id, label, hint, kind, slot, positionId, max }) {
   } else if (!outbox.get(target) && area.value !== value) {
     area.value = value; // changed elsewhere and nothing of ours pending
   }
+  const room = state.snap.room;
+  const blocked = state.snap.me.muted || room.editing_locked || (item && item.hidden);
+  area.readOnly = Boolean(blocked);
   return h("div", { class: "field editor" },
-    h("label", { for: id }, label),
+    h("label", { for: id }, label, item ? draftBadges(item) : null),
     h("p", { class: "help", id: `${id}-hint` }, hint),
     area,
-    h("p", { class: "counter", id: `${id}-count` }, countText(area.value, max)));
+    h("p", { class: "counter", id: `${id}-count` }, countText(area.value, max)),
+    item ? feedbackList(item) : null);
+}
+
+function draftBadges(draft) {
+  return [
+    draft.needs_source ? h("span", { class: "badge warn" }, "Needs a source") : null,
+    draft.hidden ? h("span", { class: "badge danger" }, "Hidden by the facilitator") : null,
+  ];
+}
+
+function feedbackList(draft) {
+  const notes = state.snap.feedback.filter((f) => f.draft_id === draft.id);
+  if (!notes.length) return null;
+  return h("ul", { class: "feedback-list", "aria-label": "Facilitator feedback" },
+    notes.map((f) => h("li", {}, h("span", { class: "feedback-label" }, "Feedback: "), f.text)));
+}
+
+function maybeTyping() {
+  const now = Date.now();
+  if (now - typingSentAt > TYPING_SEND_EVERY_MS && socket.isOpen()) {
+    typingSentAt = now;
+    socket.send({ type: "typing" });
+  }
 }
 
 function countText(text, max) {
@@ -681,7 +908,7 @@ function renderMyEditors() {
 
 function renderTeamDrafts() {
   const snap = state.snap;
-  const mates = snap.members.filter((m) => m.position_id === snap.me.position_id && m.id !== snap.me.member_id);
+  const mates = snap.members.filter((m) => m.position_id === snap.me.position_id && m.id !== snap.me.member_id && !m.removed);
   const section = h("section", { class: "card team", "aria-labelledby": "team-h" },
     h("h2", { id: "team-h" }, "Your team"));
   if (!mates.length) {
@@ -690,12 +917,12 @@ function renderTeamDrafts() {
   }
   for (const mate of mates) {
     const drafts = snap.drafts
-      .filter((d) => d.author_id === mate.id && d.position_id === snap.me.position_id && d.text.trim())
+      .filter((d) => d.author_id === mate.id && d.position_id === snap.me.position_id && (d.round || 1) === snap.room.round && d.text && d.text.trim())
       .sort(draftOrder);
     section.append(h("article", { class: "mate" },
       h("h3", {}, h("span", { class: `dot${mate.online ? " online" : ""}`, "aria-hidden": "true" }), mate.display_name),
       drafts.length
-        ? h("ul", { class: "draft-list" }, drafts.map((d) => h("li", {}, h("span", { class: "slot-label" }, slotLabel(d)), h("span", { class: "draft-text" }, d.text))))
+        ? h("ul", { class: "draft-list" }, drafts.map((d) => h("li", {}, h("span", { class: "slot-label" }, slotLabel(d), draftBadges(d)), h("span", { class: "draft-text" }, d.text), feedbackList(d))))
         : h("p", { class: "muted" }, "Nothing written yet.")));
   }
   return section;
@@ -757,9 +984,19 @@ function renderColumns() {
   const snap = state.snap;
   const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
     h("h2", { id: "cases-h" }, "The positions' cases"));
+  wrapper.append(casesForRound(snap.room.round));
+  for (let round = snap.room.round - 1; round >= 1; round -= 1) {
+    wrapper.append(h("details", { class: "earlier-round" },
+      h("summary", {}, `Round ${round} (before switching sides)`), casesForRound(round)));
+  }
+  return wrapper;
+}
+
+function casesForRound(round) {
+  const snap = state.snap;
   const columns = h("div", { class: "columns" });
   for (const pos of snap.scenario.positions) {
-    const drafts = snap.drafts.filter((d) => d.position_id === pos.id && d.text.trim());
+    const drafts = snap.drafts.filter((d) => d.position_id === pos.id && (d.round || 1) === round && d.text && d.text.trim());
     const args = drafts.filter((d) => d.kind === "argument").sort(draftOrder);
     const risks = drafts.filter((d) => d.kind === "risk");
     const team = snap.members.filter((m) => m.position_id === pos.id).map((m) => m.display_name);
@@ -768,15 +1005,14 @@ function renderColumns() {
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
       h("h4", {}, "Arguments"),
       args.length
-        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)}`))))
+        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
         : h("p", { class: "muted" }, "No arguments written."),
       h("h4", {}, "Risk they accept"),
       risks.length
-        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)}`))))
+        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
         : h("p", { class: "muted" }, "No risk named.")));
   }
-  wrapper.append(columns);
-  return wrapper;
+  return columns;
 }
 
 function renderRecommendationView() {
@@ -802,7 +1038,7 @@ function renderFacilitator() {
   renderConflicts();
   if (phase === "recommendation") app.append(renderRecommendationEditor());
   if (phase === "closed") app.append(renderRecommendationView());
-  app.append(renderBoard());
+  app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()));
 }
 
 function renderControls() {
@@ -825,69 +1061,256 @@ function renderControls() {
     }, next === "closed" ? "Close the room" : `Start ${PHASE_LABELS[next].toLowerCase()}`));
     if (blocked) bar.append(h("span", { class: "muted" }, "The decision, rationale and revisit condition are all required."));
   }
-  const unassigned = snap.members.filter((m) => m.position_id === null).length;
+  const unassigned = snap.members.filter((m) => m.position_id === null && !m.removed).length;
   if (unassigned && phase !== "closed") {
     bar.append(h("button", { type: "button", id: "assign", class: "button", onclick: () => socket.send({ type: "positions.assign" }) },
       `Assign positions (${unassigned} waiting)`));
+  }
+  if (phase === "review") {
+    bar.append(h("button", {
+      type: "button",
+      id: "switch-sides",
+      class: "button",
+      onclick: () => {
+        if (window.confirm("Switch sides? Every member moves to the next position and drafts a new round; this round's drafts stay in the record.")) {
+          socket.send({ type: "round.switch" });
+        }
+      },
+    }, "Switch sides for a new round"));
+  }
+  if (phase === "drafting") {
+    const locked = snap.room.editing_locked;
+    bar.append(h("button", {
+      type: "button",
+      id: "lock",
+      class: `button${locked ? " primary" : ""}`,
+      "aria-pressed": locked ? "true" : "false",
+      onclick: () => socket.send({ type: "room.lock", locked: !locked }),
+    }, locked ? "Unlock editing" : "Lock all editing"));
   }
   bar.append(
     h("a", { class: "button secondary", href: config.presentUrl }, "Show join code"),
     h("a", { class: "button secondary", href: config.exportUrl, download: "" }, "Download record (.md)"),
   );
+  if (phase !== "closed") bar.append(renderTimerControls(), renderAnnouncementForm());
+  if (phase === "lobby") bar.append(renderAssignmentForm());
   return bar;
+}
+
+function renderTimerControls() {
+  const timer = state.snap.room.timer || {};
+  const box = h("div", { class: "control-group", role: "group", "aria-labelledby": "timer-h" },
+    h("h3", { id: "timer-h" }, "Phase timer"));
+  if (timer.running || (timer.remaining_seconds !== null && timer.remaining_seconds !== undefined)) {
+    box.append(h("p", { class: "timer-inline" }, timerText()));
+    box.append(h("div", { class: "actions" },
+      timer.running
+        ? h("button", { type: "button", class: "button", id: "timer-pause", onclick: () => socket.send({ type: "timer.control", action: "pause" }) }, "Pause")
+        : h("button", { type: "button", class: "button", id: "timer-resume", onclick: () => socket.send({ type: "timer.control", action: "resume" }) }, "Resume"),
+      h("button", { type: "button", class: "button", id: "timer-extend", onclick: () => socket.send({ type: "timer.control", action: "extend", seconds: 60 }) }, "+1 minute"),
+      h("button", { type: "button", class: "button secondary", id: "timer-clear", onclick: () => socket.send({ type: "timer.control", action: "clear" }) }, "Stop timer")));
+    return box;
+  }
+  const minutes = h("input", { type: "number", id: "timer-minutes", min: 1, max: 240, value: 10, inputmode: "numeric" });
+  const auto = h("input", { type: "checkbox", id: "timer-auto" });
+  box.append(h("form", {
+    class: "inline-controls",
+    onsubmit: (event) => {
+      event.preventDefault();
+      const value = Math.round(Number(minutes.value) * 60);
+      socket.send({ type: "timer.control", action: "start", seconds: value, auto_advance: auto.checked });
+    },
+  },
+  h("label", { for: "timer-minutes" }, "Minutes"), minutes,
+  h("span", { class: "check-inline" }, auto, h("label", { for: "timer-auto" }, "Move on at zero")),
+  h("button", { type: "submit", class: "button", id: "timer-start" }, "Start timer")));
+  return box;
+}
+
+function renderAnnouncementForm() {
+  const room = state.snap.room;
+  const input = h("input", { type: "text", id: "announce-text", maxlength: 280, placeholder: "e.g. Five minutes left: finish your risk" });
+  return h("div", { class: "control-group", role: "group", "aria-labelledby": "announce-h" },
+    h("h3", { id: "announce-h" }, "Announcement"),
+    h("form", {
+      class: "inline-controls",
+      onsubmit: (event) => {
+        event.preventDefault();
+        socket.send({ type: "room.announce", text: input.value });
+        input.value = "";
+      },
+    },
+    h("label", { for: "announce-text", class: "visually-hidden" }, "Announcement to the whole room"), input,
+    h("button", { type: "submit", class: "button", id: "announce-send" }, "Show to everyone"),
+    room.announcement ? h("button", { type: "button", class: "button secondary", id: "announce-clear", onclick: () => socket.send({ type: "room.announce", text: "" }) }, "Remove") : null));
+}
+
+const METHOD_LABELS = {
+  balanced: "Balanced, in order of joining",
+  random: "Random, balanced",
+  manual: "Manual: I place everyone",
+  choice: "Members choose",
+};
+
+function renderAssignmentForm() {
+  const room = state.snap.room;
+  const select = h("select", { id: "method" },
+    Object.entries(METHOD_LABELS).map(([value, label]) => h("option", { value, selected: value === room.assignment_method }, label)));
+  const cap = h("input", { type: "number", id: "choice-cap", min: 1, max: 100, value: room.choice_cap || "", inputmode: "numeric" });
+  return h("div", { class: "control-group", role: "group", "aria-labelledby": "method-h" },
+    h("h3", { id: "method-h" }, "How positions are given"),
+    h("form", {
+      class: "inline-controls",
+      onsubmit: (event) => {
+        event.preventDefault();
+        socket.send({ type: "room.configure", assignment_method: select.value, choice_cap: cap.value ? Number(cap.value) : null });
+      },
+    },
+    h("label", { for: "method", class: "visually-hidden" }, "Assignment method"), select,
+    h("label", { for: "choice-cap" }, "Cap per position"), cap,
+    h("button", { type: "submit", class: "button", id: "method-save" }, "Apply")));
 }
 
 function renderBoard() {
   const snap = state.snap;
+  const present = snap.members.filter((m) => !m.removed);
   const board = h("section", { class: "board", "aria-labelledby": "board-h" },
-    h("h2", { id: "board-h" }, `Teams (${snap.members.length} members, ${snap.members.filter((m) => m.online).length} online)`));
+    h("h2", { id: "board-h" }, `Teams (${present.length} members, ${present.filter((m) => m.online).length} online)`),
+    h("p", { class: "help" }, "Drag a member to another team, or use their “Move to” list."));
   const grid = h("div", { class: "columns" });
   const groups = [...snap.scenario.positions.map((p) => ({ id: p.id, name: p.name })), { id: null, name: "Waiting for a position" }];
+  const round = snap.room.round;
   for (const group of groups) {
-    const members = snap.members.filter((m) => m.position_id === group.id);
+    const members = present.filter((m) => m.position_id === group.id);
     if (group.id === null && !members.length) continue;
-    const drafts = group.id === null ? [] : snap.drafts.filter((d) => d.position_id === group.id && d.text.trim());
+    const drafts = group.id === null ? [] : snap.drafts.filter((d) => d.position_id === group.id && (d.round || 1) === round && d.text && d.text.trim());
     const slotsPerMember = snap.scenario.argument_slots + snap.scenario.risk_slots;
     const expected = Math.max(1, members.length * slotsPerMember);
     const column = h("article", { class: `column ${group.id === null ? "unassigned" : `pos-${positionIndex(group.id)}`}`, "aria-label": group.name },
       h("h3", { class: "column-title" }, group.name));
     if (group.id !== null) {
+      column.addEventListener("dragover", (event) => { event.preventDefault(); column.classList.add("drop-target"); });
+      column.addEventListener("dragleave", () => column.classList.remove("drop-target"));
+      column.addEventListener("drop", (event) => {
+        event.preventDefault();
+        column.classList.remove("drop-target");
+        const memberId = Number(event.dataTransfer.getData("text/plain"));
+        if (memberId) socket.send({ type: "member.move", member_id: memberId, position_id: group.id });
+      });
+      const written = Math.min(drafts.length, expected);
       column.append(h("label", { class: "progress-label" },
-        `${drafts.length} of ${expected} slots written`,
-        h("progress", { max: expected, value: Math.min(drafts.length, expected) })));
+        `${written} of ${expected} slots written`,
+        h("progress", { max: expected, value: written })));
     }
     column.append(h("ul", { class: "member-rows" }, members.map((m) => memberRow(m, drafts))));
     if (drafts.length) {
       column.append(h("details", { class: "team-drafts", open: snap.room.phase !== "lobby" },
         h("summary", {}, `Drafts (${drafts.length})`),
-        h("ul", { class: "draft-list" }, drafts.sort(draftOrder).map((d) =>
-          h("li", {}, h("span", { class: "slot-label" }, `${slotLabel(d)} · ${memberName(d.author_id)}`), h("span", { class: "draft-text" }, d.text))))));
+        h("ul", { class: "draft-list" }, drafts.sort(draftOrder).map((d) => moderatedDraft(d)))));
     }
     grid.append(column);
   }
   board.append(grid);
+  const removed = snap.members.filter((m) => m.removed);
+  if (removed.length) {
+    board.append(h("section", { class: "removed", "aria-labelledby": "removed-h" },
+      h("h3", { id: "removed-h" }, "Removed"),
+      h("ul", { class: "member-rows" }, removed.map((m) => h("li", { class: "member-row" },
+        h("span", { class: "member-name" }, m.display_name),
+        h("button", { type: "button", class: "button secondary small", onclick: () => socket.send({ type: "member.readmit", member_id: m.id }) }, "Re-admit"))))));
+  }
   if (!snap.members.length) board.append(h("p", { class: "muted" }, "Nobody has joined yet. Show the join code to the class."));
   return board;
+}
+
+function moderatedDraft(d) {
+  const feedbackId = `feedback-${d.id}`;
+  const input = h("input", { type: "text", id: feedbackId, maxlength: 500, placeholder: "e.g. Too general: tie it to this model" });
+  return h("li", { class: d.hidden ? "is-hidden" : "" },
+    h("span", { class: "slot-label" }, `${slotLabel(d)} · ${memberName(d.author_id)} `, draftBadges(d)),
+    h("span", { class: "draft-text" }, d.text),
+    feedbackList(d),
+    h("div", { class: "draft-actions" },
+      h("button", { type: "button", class: "button small secondary", onclick: () => socket.send({ type: "draft.moderate", draft_id: d.id, hidden: !d.hidden }) }, d.hidden ? "Show" : "Hide"),
+      h("button", { type: "button", class: "button small secondary", "aria-pressed": d.needs_source ? "true" : "false", onclick: () => socket.send({ type: "draft.moderate", draft_id: d.id, needs_source: !d.needs_source }) }, d.needs_source ? "Source given" : "Needs a source"),
+      h("form", {
+        class: "feedback-form",
+        onsubmit: (event) => {
+          event.preventDefault();
+          if (input.value.trim()) socket.send({ type: "draft.feedback", draft_id: d.id, text: input.value.trim() });
+          input.value = "";
+        },
+      },
+      h("label", { for: feedbackId, class: "visually-hidden" }, `Feedback to ${memberName(d.author_id)}`), input,
+      h("button", { type: "submit", class: "button small" }, "Send"))));
 }
 
 function memberRow(member, drafts) {
   const snap = state.snap;
   const count = drafts.filter((d) => d.author_id === member.id).length;
   const selectId = `move-${member.id}`;
+  const typing = (state.typingUntil.get(member.id) || 0) > Date.now();
+  const closed = snap.room.phase === "closed";
   const select = h("select", {
     id: selectId,
-    disabled: snap.room.phase === "closed" ? true : null,
+    disabled: closed ? true : null,
     onchange: (event) => socket.send({ type: "member.move", member_id: member.id, position_id: Number(event.target.value) }),
   },
   member.position_id === null ? h("option", { value: "", selected: true, disabled: true }, "—") : null,
   snap.scenario.positions.map((p) => h("option", { value: p.id, selected: p.id === member.position_id }, p.short_name)));
-  return h("li", { class: "member-row" },
+  const row = h("li", { class: "member-row", draggable: closed ? null : "true" },
     h("span", { class: `dot${member.online ? " online" : ""}`, "aria-hidden": "true" }),
     h("span", { class: "member-name" }, member.display_name,
-      h("span", { class: "visually-hidden" }, member.online ? " (online)" : " (offline)")),
+      snap.room.anonymous && member.code_name ? h("span", { class: "muted code-name" }, ` (${member.code_name})`) : null,
+      h("span", { class: "visually-hidden" }, member.online ? " (online)" : " (offline)"),
+      typing ? h("span", { class: "typing" }, " typing…") : null,
+      member.muted ? h("span", { class: "badge warn" }, "muted") : null),
     h("span", { class: "muted contributions", title: "Slots written" }, `${count} written`),
     h("label", { class: "visually-hidden", for: selectId }, `Move ${member.display_name} to`),
-    select);
+    select,
+    closed ? null : h("span", { class: "row-buttons" },
+      h("button", { type: "button", class: "button small secondary", id: `mute-${member.id}`, onclick: () => socket.send({ type: "member.mute", member_id: member.id, muted: !member.muted }) }, member.muted ? "Unmute" : "Mute"),
+      h("button", {
+        type: "button",
+        class: "button small secondary",
+        id: `remove-${member.id}`,
+        onclick: () => {
+          if (window.confirm(`Remove ${member.display_name} from the room? Their socket closes and they cannot come back unless you re-admit them.`)) {
+            socket.send({ type: "member.remove", member_id: member.id });
+          }
+        },
+      }, "Remove")));
+  row.addEventListener("dragstart", (event) => {
+    event.dataTransfer.setData("text/plain", String(member.id));
+    event.dataTransfer.effectAllowed = "move";
+  });
+  return row;
+}
+
+function renderSidePanel() {
+  const snap = state.snap;
+  const panel = h("aside", { class: "side-panel", "aria-label": "Activity and facilitators" });
+  panel.append(h("section", { class: "card", "aria-labelledby": "activity-h" },
+    h("h2", { id: "activity-h" }, "Recent activity"),
+    state.activity.length
+      ? h("ol", { class: "activity" }, state.activity.map((a) => h("li", {},
+        h("time", { datetime: a.at.toISOString() }, a.at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })), " ", a.text)))
+      : h("p", { class: "muted" }, "Nothing yet since this page opened.")));
+  const username = h("input", { type: "text", id: "cofac-username", autocomplete: "off" });
+  panel.append(h("section", { class: "card", "aria-labelledby": "fac-h" },
+    h("h2", { id: "fac-h" }, "Facilitators"),
+    h("ul", { class: "plain" }, (snap.facilitators || []).map((name) => h("li", {}, name))),
+    snap.room.phase === "closed" ? null : h("form", {
+      class: "inline-controls",
+      onsubmit: (event) => {
+        event.preventDefault();
+        if (username.value.trim()) socket.send({ type: "facilitator.add", username: username.value.trim() });
+        username.value = "";
+      },
+    },
+    h("label", { for: "cofac-username" }, "Add a co-facilitator (username)"), username,
+    h("button", { type: "submit", class: "button small" }, "Add"))));
+  return panel;
 }
 
 function recommendationPayload(form) {
