@@ -104,12 +104,14 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
-            conn_health_checks=True,
-        )
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+    # Each server process holds at most DB_POOL_MAX connections (psycopg's pool, built into
+    # Django's PostgreSQL backend): a burst of page loads or sockets waits for a free connection
+    # (up to DB_POOL_TIMEOUT seconds) instead of opening more. docs/deploy.md.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DB_POOL_MIN", 1),
+        "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),
     }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
