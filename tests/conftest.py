@@ -3,6 +3,7 @@ drive the real ASGI application (config.asgi) with real session cookies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -29,7 +30,9 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 def service_reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -144,9 +147,9 @@ async def sockets(*specs: tuple[int, str | None]):
             assert await sock.connect()
             await sock.sync()
             opened.append(sock)
-        # Presence events from the later connections reach the earlier ones; start clean.
-        for sock in opened:
-            await sock.drain(0.2)
+        # Presence events from the later connections reach the earlier ones; start clean (the
+        # waits overlap, which keeps the suite fast).
+        await asyncio.gather(*(sock.drain(0.2) for sock in opened))
         yield opened
     finally:
         for sock in opened:
@@ -155,6 +158,19 @@ async def sockets(*specs: tuple[int, str | None]):
 
 a_cookie_for = sync_to_async(member_cookie)
 a_user_cookie = sync_to_async(user_cookie)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_channel_layer_prefix():
+    """With Redis, this test run's groups get a prefix of their own, so runs (or servers) sharing
+    the Redis never hear each other's rooms."""
+    from channels.layers import channel_layers
+
+    config = settings.CHANNEL_LAYERS["default"].get("CONFIG")
+    if config is not None and "prefix" in config:
+        config["prefix"] = f"quorum-test-{os.getpid()}"
+        channel_layers.backends.clear()
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -4,26 +4,58 @@
 export class Outbox {
   constructor(key) {
     this.key = key;
-    this.entries = new Map(); // target -> {target, client_id, payload, base_version, sent, next, failed}
-    this.conflicts = new Map(); // target -> {target, mine, theirs, version, reason}
+    this.entries = new Map(); // target -> {target, client_id, payload, base_version, sent, sentOnce, next, failed}
+    this.conflicts = new Map(); // target -> {target, mine, reason, message}
+    // What this tab settled or dropped since it last wrote: removed from storage on the next
+    // write only if storage still holds that very change (another tab may have a newer one).
+    this.removedEntries = new Map(); // target -> client_id
+    this.removedConflicts = new Set();
     this.load();
   }
 
-  load() {
+  read() {
     try {
       const raw = JSON.parse(localStorage.getItem(this.key) || "{}");
-      for (const entry of raw.entries || []) this.entries.set(entry.target, { ...entry, sent: false });
-      for (const conflict of raw.conflicts || []) this.conflicts.set(conflict.target, conflict);
+      return { entries: raw.entries || [], conflicts: raw.conflicts || [] };
     } catch (err) {
-      // A corrupt store is ignored rather than blocking the page.
+      return { entries: [], conflicts: [] }; // a corrupt store is ignored rather than blocking the page
     }
   }
 
+  load() {
+    const stored = this.read();
+    for (const entry of stored.entries) this.entries.set(entry.target, { ...entry, sent: false });
+    for (const conflict of stored.conflicts) this.conflicts.set(conflict.target, conflict);
+  }
+
+  deleteEntry(target) {
+    const entry = this.entries.get(target);
+    if (entry) this.removedEntries.set(target, entry.client_id);
+    this.entries.delete(target);
+  }
+
+  deleteConflict(target) {
+    this.removedConflicts.add(target);
+    this.conflicts.delete(target);
+  }
+
   persist() {
-    const data = { entries: [...this.entries.values()], conflicts: [...this.conflicts.values()] };
+    // Merge with what other tabs of the same person stored, so two tabs never erase each
+    // other's unsent changes (a tab may close without warning).
+    const stored = this.read();
+    const entries = new Map(stored.entries.map((e) => [e.target, e]));
+    for (const [target, clientId] of this.removedEntries) {
+      if (entries.has(target) && entries.get(target).client_id === clientId) entries.delete(target);
+    }
+    for (const [target, entry] of this.entries) entries.set(target, entry);
+    const conflicts = new Map(stored.conflicts.map((c) => [c.target, c]));
+    for (const target of this.removedConflicts) conflicts.delete(target);
+    for (const [target, conflict] of this.conflicts) conflicts.set(target, conflict);
+    this.removedEntries.clear();
+    this.removedConflicts.clear();
     try {
-      if (data.entries.length || data.conflicts.length) {
-        localStorage.setItem(this.key, JSON.stringify(data));
+      if (entries.size || conflicts.size) {
+        localStorage.setItem(this.key, JSON.stringify({ entries: [...entries.values()], conflicts: [...conflicts.values()] }));
       } else {
         localStorage.removeItem(this.key);
       }

@@ -343,11 +343,13 @@ function queueChange(target, payload) {
       sent: false,
       next: null,
     });
-  } else if (!entry.sent) {
-    entry.payload = payload; // not sent yet: the newer text replaces it
+  } else if (!entry.sentOnce) {
+    entry.payload = payload; // never sent: the newer text replaces it
     delete entry.failed;
   } else {
-    entry.next = payload; // in flight: goes out after the acknowledgement
+    // Sent at least once, so the server may already hold it under its client id: the newer
+    // text waits in `next` and goes out, with a new id, after that change is acknowledged.
+    entry.next = payload;
   }
   outbox.persist();
   if (firstUnsentAt === null) firstUnsentAt = Date.now();
@@ -368,6 +370,7 @@ function flush() {
     const sent = socket.send({ ...entry.payload, client_id: entry.client_id, base_version: entry.base_version });
     if (!sent) break;
     entry.sent = true;
+    entry.sentOnce = true;
   }
   renderStatus();
 }
@@ -384,7 +387,7 @@ function settle(entry, version) {
       next: null,
     });
   } else {
-    outbox.entries.delete(entry.target);
+    outbox.deleteEntry(entry.target);
   }
 }
 
@@ -445,7 +448,7 @@ function handleError(error) {
 
 function toConflict(entry, current, reason, message) {
   const mine = entry.next || entry.payload;
-  outbox.entries.delete(entry.target);
+  outbox.deleteEntry(entry.target);
   outbox.conflicts.set(entry.target, {
     target: entry.target,
     mine,
@@ -485,7 +488,7 @@ function reconcileOutbox() {
     if (item && item.last_client_id === entry.client_id) {
       settle(entry, item.version);
     } else if ((item ? item.version : 0) !== entry.base_version) {
-      if (sameValue(entry.target, entry.next || entry.payload, item)) outbox.entries.delete(entry.target);
+      if (sameValue(entry.target, entry.next || entry.payload, item)) outbox.deleteEntry(entry.target);
       else toConflict(entry, null, "changed");
     }
   }
@@ -960,7 +963,7 @@ function renderConflicts() {
 }
 
 function reapply(conflict) {
-  outbox.conflicts.delete(conflict.target);
+  outbox.deleteConflict(conflict.target);
   const editor = editors.get(conflict.target);
   if (editor && conflict.mine.text !== undefined) editor.value = conflict.mine.text;
   if (conflict.target === "recommendation" && recForm) {
@@ -975,7 +978,7 @@ function reapply(conflict) {
 }
 
 function discardConflict(conflict) {
-  outbox.conflicts.delete(conflict.target);
+  outbox.deleteConflict(conflict.target);
   outbox.persist();
   render();
 }

@@ -1,0 +1,147 @@
+"""Nothing a member types is lost: not when the network drops mid-sentence, not when the page is
+closed before the change was sent."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.support import (
+    create_room,
+    export_markdown,
+    join,
+    open_console,
+    phase_step,
+    require_browser,
+)
+
+require_browser()  # before Playwright is imported: skip (or fail) cleanly without it
+
+from playwright.sync_api import expect  # noqa: E402
+
+FIRST = "Closed access keeps the ability to withdraw the model "
+SECOND = "if a dangerous capability is found after release"
+RISK = "Outside researchers cannot verify our safety claims"
+UNSENT = "Typed and closed before the debounce had a chance to send it"
+LAST_WORDS = "Weights cannot be recalled once they are mirrored"
+OFFLINE = re.compile(r"^Offline — ")
+
+
+def drafting_room(stage, member_name: str):
+    """A facilitator's room in drafting with one member; returns (facilitator, member, room id)."""
+    fac = stage.facilitator()
+    room_id, code = create_room(fac.page, f"Offline {member_name}")
+    member = stage.actor(member_name.lower())
+    join(member.page, code, member_name)
+    open_console(fac.page)
+    fac.page.click("#advance")
+    expect(phase_step(member.page)).to_have_text("Drafting")
+    expect(member.page.locator("#save-status")).to_have_text("Saved")
+    return fac, member, room_id
+
+
+def test_typing_through_a_network_cut(stage):
+    fac, dana, room_id = drafting_room(stage, "Dana")
+    page = dana.page
+    status = page.locator("#save-status")
+
+    page.locator("#arg-1").press_sequentially(FIRST, delay=10)
+    dana.context.set_offline(True)
+    expect(status).to_have_text(OFFLINE)
+    page.locator("#arg-1").press_sequentially(SECOND, delay=10)
+    expect(status).to_have_text("Offline — 1 change kept on this device")
+    page.fill("#risk-1", RISK)
+    expect(status).to_have_text("Offline — 2 changes kept on this device")
+    expect(page.locator("#arg-1")).to_have_value(FIRST + SECOND)
+    # The server has not seen what was typed offline.
+    record = export_markdown(fac.page, room_id)
+    assert FIRST + SECOND not in record
+    assert RISK not in record
+
+    dana.context.set_offline(False)
+    expect(status).to_have_text("Saved", timeout=15_000)
+    record = export_markdown(fac.page, room_id)
+    assert FIRST + SECOND in record, record
+    assert RISK in record, record
+    assert page.evaluate("() => window.quorum.outbox.pendingCount()") == 0
+    # The facilitator's console shows the saved text too.
+    expect(fac.page.locator(".board")).to_contain_text(FIRST + SECOND)
+    assert not stage.script_errors(), stage.script_errors()
+
+
+def test_closed_before_sending_then_reopened(stage):
+    fac, eva, room_id = drafting_room(stage, "Eva")
+    room_url = eva.page.url
+
+    eva.page.fill("#arg-2", UNSENT)
+    eva.page.close()  # well within the send debounce
+    assert not [frame for frame in eva.frames_sent if UNSENT in frame], "sent before the close"
+    assert UNSENT not in export_markdown(fac.page, room_id)
+
+    page = eva.watch(eva.context.new_page())
+    page.goto(room_url)
+    expect(page.locator("#arg-2")).to_have_value(UNSENT)
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    assert UNSENT in export_markdown(fac.page, room_id)
+    assert page.evaluate("() => localStorage.length") == 0, "the acknowledged change is kept"
+    assert not stage.script_errors(), stage.script_errors()
+
+
+def test_two_tabs_offline_then_closed_keep_both_changes(stage):
+    fac, gus, room_id = drafting_room(stage, "Gus")
+    tab_a = gus.page
+    tab_b = gus.watch(gus.context.new_page())
+    tab_b.goto(tab_a.url)
+    expect(tab_b.locator("#save-status")).to_have_text("Saved")
+
+    gus.context.set_offline(True)
+    tab_a.fill("#arg-1", "Tab one words on the first argument")
+    tab_b.fill("#arg-2", "Tab two words on the second argument")
+    expect(tab_a.locator("#save-status")).to_have_text("Offline — 1 change kept on this device")
+    expect(tab_b.locator("#save-status")).to_have_text("Offline — 1 change kept on this device")
+    # The browser goes away without unload handlers (a crash, a phone discarding its tabs).
+    tab_a.close()
+    tab_b.close()
+    gus.context.set_offline(False)
+
+    page = gus.watch(gus.context.new_page())
+    page.goto(f"/rooms/{room_id}/")
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    expect(page.locator("#arg-2")).to_have_value("Tab two words on the second argument")
+    record = export_markdown(fac.page, room_id)
+    assert "Tab two words on the second argument" in record
+    assert "Tab one words on the first argument" in record, "tab one's change was lost"
+
+
+def test_typing_around_a_lost_acknowledgement(stage):
+    fac, hal, room_id = drafting_room(stage, "Hal")
+    # Hal's tab talks to the server through a relay that can lose the server's replies and
+    # refuse new connections, like a network that dies silently mid-save.
+    link = {"deaf": False, "down": False, "routes": []}
+
+    def relay(ws):
+        if link["down"]:
+            ws.close()
+            return
+        server = ws.connect_to_server()
+        link["routes"].append(ws)
+        server.on_message(lambda message: None if link["deaf"] else ws.send(message))
+
+    page = hal.watch(hal.context.new_page())
+    page.route_web_socket(re.compile(r"/ws/rooms/\d+/$"), relay)
+    page.goto(hal.page.url)
+    hal.page.close()
+    expect(page.locator("#save-status")).to_have_text("Saved")
+
+    link["deaf"] = True
+    page.fill("#arg-1", "Weights cannot be recalled")
+    page.wait_for_function("() => [...window.quorum.outbox.entries.values()].some((e) => e.sent)")
+    page.fill("#arg-1", "Weights cannot be recalled once")  # while the save is in flight
+    link["down"] = True
+    link["routes"][-1].close()  # the connection drops; the acknowledgement never came
+    expect(page.locator("#save-status")).to_have_text(OFFLINE)
+    page.fill("#arg-1", LAST_WORDS)  # while offline
+    link["deaf"] = link["down"] = False
+
+    expect(page.locator("#save-status")).to_have_text("Saved", timeout=15_000)
+    expect(page.locator("#arg-1")).to_have_value(LAST_WORDS, timeout=2_000)  # settled: Saved
+    assert LAST_WORDS in export_markdown(fac.page, room_id), "the last words were lost"
