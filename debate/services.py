@@ -913,11 +913,13 @@ def timer_expired(*, room_id: int, phase: Any) -> bool:
             room.save(update_fields=["timer_ends_at", "timer_remaining"])
             _emit_settings(room)
             return False
-    phase_advance(
-        room_id=room_id,
-        actor=room.owner,
-        to_phase=PHASE_ORDER[PHASE_ORDER.index(room.phase) + 1],
-    )
+        # Still inside the transaction that holds the room lock: reports racing this one wait,
+        # then find the phase already changed and do nothing.
+        phase_advance(
+            room_id=room_id,
+            actor=room.owner,
+            to_phase=PHASE_ORDER[PHASE_ORDER.index(room.phase) + 1],
+        )
     return True
 
 
