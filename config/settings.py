@@ -105,13 +105,17 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+    # A database that accepts connections and never answers must not hang a server for minutes.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DB_CONNECT_TIMEOUT", 3
+    )
     # Each server process holds at most DB_POOL_MAX connections (psycopg's pool, built into
     # Django's PostgreSQL backend): a burst of page loads or sockets waits for a free connection
     # (up to DB_POOL_TIMEOUT seconds) instead of opening more. docs/deploy.md.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("DB_POOL_MIN", 1),
         "max_size": env_int("DB_POOL_MAX", 10),
-        "timeout": env_int("DB_POOL_TIMEOUT", 10),
+        "timeout": env_int("DB_POOL_TIMEOUT", 3),
     }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

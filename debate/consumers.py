@@ -54,6 +54,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # ---- connection --------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        events.bind_consumer_loop()
         self.groups_joined = []
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         self.user = self.scope.get("user")
@@ -94,16 +95,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
-        for group in list(self.groups_joined):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined = []
-        if self.member_id is not None:
-            try:
-                await database_sync_to_async(services.member_disconnected)(
-                    room_id=self.room_id, member_id=self.member_id
-                )
-            except DatabaseError:
-                logger.warning("could not record disconnect of member %s", self.member_id)
+        try:
+            for group in list(self.groups_joined):
+                try:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception as exc:  # Redis down: the subscription dies with the process
+                    logger.warning("could not leave group %s: %r", group, exc)
+            self.groups_joined = []
+        finally:
+            if self.member_id is not None:
+                try:
+                    await database_sync_to_async(services.member_disconnected)(
+                        room_id=self.room_id, member_id=self.member_id
+                    )
+                except DatabaseError:
+                    logger.warning("could not record disconnect of member %s", self.member_id)
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -183,7 +189,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # ---- handlers (one per inbound type; the table is HANDLERS below) --------------------------
 
     async def handle_ping(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+        seq = await database_sync_to_async(_room_seq)(self.room_id)
+        await self.send_json(
+            {"type": "pong", "server_time": timezone.now().isoformat(), "seq": seq}
+        )
 
     async def _touch(self) -> None:
         """Refresh the member's last_seen at most once per PRESENCE_TOUCH_SECONDS."""
@@ -347,6 +356,12 @@ HANDLERS: dict[str, Handler] = {
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 
 
+def _room_seq(room_id: int) -> int | None:
+    from .models import Room
+
+    return Room.objects.filter(pk=room_id).values_list("seq", flat=True).first()
+
+
 def _room_exists(room_id: int) -> bool:
     from .models import Room
 
@@ -355,4 +370,6 @@ def _room_exists(room_id: int) -> bool:
 
 def _snapshot(room_id: int, user: Any, member_id: int | None) -> dict[str, Any] | None:
     viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
-    return None if viewer is None else selectors.room_snapshot(viewer=viewer)
+    if viewer is None or viewer.is_removed:  # removed meanwhile, even if member.removed was lost
+        return None
+    return selectors.room_snapshot(viewer=viewer)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,19 +204,67 @@ def send_ephemeral(room_id: int, payload: dict[str, Any]) -> list[tuple[str, dic
     return [(group_facilitators(room_id), {"type": GROUP_MESSAGE_TYPE, "event": payload})]
 
 
+# The event loop of the consumer a service is running for (set by the consumer, carried into
+# the database thread by asgiref's context copy).
+_consumer_loop: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar(
+    "quorum_consumer_loop", default=None
+)
+
+
+def bind_consumer_loop() -> None:
+    """Called by a consumer in its own task: broadcasts of the services it calls are handed to
+    its event loop instead of holding the database thread (and every other socket's work) while
+    the channel layer answers."""
+    _consumer_loop.set(asyncio.get_running_loop())
+
+
 def broadcast(sends: list[tuple[str, dict[str, Any]]]) -> None:
-    """Send group messages now. The channel layer is a doorbell: a failure is logged, not raised,
-    because the data is committed and clients resync from the database."""
+    """Send group messages. The channel layer is a doorbell: a failure is logged, not raised,
+    because the data is committed and clients resync from the database.
+
+    From a consumer's service call this schedules the sends on the consumer's loop and returns
+    at once (the acknowledgement does not wait for Redis). Elsewhere (views, commands) it sends
+    and waits, up to BROADCAST_TIMEOUT_SECONDS."""
+    loop = _consumer_loop.get()
+    if loop is not None and loop.is_running() and not _running_in(loop):
+        asyncio.run_coroutine_threadsafe(_send_all(sends), loop)
+        return
+    async_to_sync(_send_all)(sends)
+
+
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
     try:
-        async_to_sync(_send_all)(sends)
-    except Exception:
-        logger.exception("broadcast failed for %s", [group for group, _ in sends])
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
-        for group, message in sends:
-            await layer.group_send(group, message)
+    try:
+        async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
+            for group, message in sends:
+                await layer.group_send(group, message)
+    except Exception as exc:
+        _report_failure(exc, sends)
+
+
+_failures = {"count": 0, "reported_at": -1e9}
+FAILURE_REPORT_EVERY_SECONDS = 30.0
+
+
+def _report_failure(exc: BaseException, sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """One log line per outage period, not one traceback per save."""
+    _failures["count"] += 1
+    now = time.monotonic()
+    if now - _failures["reported_at"] >= FAILURE_REPORT_EVERY_SECONDS:
+        logger.error(
+            "broadcast failed (%d failure(s) since the last report; latest to %s): %r",
+            _failures["count"],
+            sends[0][0] if sends else "?",
+            exc,
+        )
+        _failures["count"] = 0
+        _failures["reported_at"] = now

@@ -158,7 +158,7 @@ def room_create(
     title = (title or "").strip()[:120] or scenario.title
     if assignment_method not in AssignmentMethod.values:
         raise Invalid(_("Unknown assignment method."), field="assignment_method")
-    if choice_cap is not None and choice_cap < 1:
+    if choice_cap is not None and not (_is_int(choice_cap) and choice_cap >= 1):
         raise Invalid(_("The cap per position must be at least 1."), field="choice_cap")
     for _attempt in range(20):
         try:
@@ -866,7 +866,9 @@ def timer_control(
         if action == "start":
             room.timer_ends_at = now + timedelta(seconds=seconds)
             room.timer_remaining = None
-            room.timer_auto_advance = bool(auto_advance)
+            room.timer_auto_advance = (
+                False if auto_advance is None else _bool(auto_advance, "auto_advance")
+            )
         elif action == "pause":
             if room.timer_ends_at is None:
                 raise Conflict(_("No timer is running."), code="no_timer")

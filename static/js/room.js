@@ -90,6 +90,8 @@ function handleMessage(message) {
       handleError(message);
       break;
     case "pong":
+      // The room moved on and no event reached us (a lost doorbell): fetch a snapshot.
+      if (state.synced && typeof message.seq === "number" && message.seq > state.seq && !state.buffered.size) resync();
       break;
     case "member.typing":
       state.typingUntil.set(message.member_id, Date.now() + TYPING_SHOWN_MS);

@@ -9,7 +9,9 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 async def test_teammate_sees_draft_other_team_gets_tick(room, facilitator):
     members = [await sync_to_async(join)(room, n) for n in ("Ana", "Ben", "Cy", "Dee")]
-    await sync_to_async(services.phase_advance)(room_id=room.pk, actor=facilitator, to_phase="drafting")
+    await sync_to_async(services.phase_advance)(
+        room_id=room.pk, actor=facilitator, to_phase="drafting"
+    )
     members = [await sync_to_async(lambda m: type(m).objects.get(pk=m.pk))(m) for m in members]
     by_pos = {}
     for m in members:
@@ -19,8 +21,16 @@ async def test_teammate_sees_draft_other_team_gets_tick(room, facilitator):
     specs = [(room.pk, await a_cookie_for(m)) for m in (team[0], team[1], other)]
     specs.append((room.pk, await a_user_cookie(facilitator)))
     async with sockets(*specs) as (author, mate, stranger, fac):
-        await author.send({"type": "draft.save", "client_id": "c1", "kind": "argument", "slot": 1,
-                           "text": "Weights cannot be recalled", "base_version": 0})
+        await author.send(
+            {
+                "type": "draft.save",
+                "client_id": "c1",
+                "kind": "argument",
+                "slot": 1,
+                "text": "Weights cannot be recalled",
+                "base_version": 0,
+            }
+        )
         ack = await author.recv_until("ack")
         assert ack["version"] == 1
         ev = await mate.recv_until("draft.updated")
