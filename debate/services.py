@@ -677,9 +677,9 @@ def _bool(value: Any, field: str) -> bool:
 
 def member_mute(*, room_id: int, actor: User, member_id: Any, muted: Any) -> Member:
     """A muted member reads but cannot write. The member and the facilitators are told."""
-    muted = _bool(muted, "muted")
     with transaction.atomic():
         room = _open_room_for_facilitator(room_id, actor)
+        muted = _bool(muted, "muted")
         member = _member_in_room(room, member_id)
         if member.muted != muted:
             member.muted = muted
@@ -812,9 +812,9 @@ def _emit_settings(room: Room) -> None:
 
 
 def editing_lock(*, room_id: int, actor: User, locked: Any) -> Room:
-    locked = _bool(locked, "locked")
     with transaction.atomic():
         room = _open_room_for_facilitator(room_id, actor)
+        locked = _bool(locked, "locked")
         if room.editing_locked != locked:
             room.editing_locked = locked
             room.save(update_fields=["editing_locked"])
@@ -854,10 +854,10 @@ def timer_control(
 
     start (seconds, auto_advance), pause, resume, extend (seconds), clear.
     """
-    if action not in TIMER_ACTIONS:
-        raise Invalid(_("Unknown timer action."), field="action")
     with transaction.atomic():
         room = _open_room_for_facilitator(room_id, actor)
+        if action not in TIMER_ACTIONS:
+            raise Invalid(_("Unknown timer action."), field="action")
         now = timezone.now()
         if action in ("start", "extend") and not (
             _is_int(seconds) and 1 <= seconds <= TIMER_MAX_SECONDS
@@ -951,7 +951,16 @@ def round_switch(*, room_id: int, actor: User) -> Room:
         room.phase = Phase.DRAFTING
         room.timer_ends_at = None
         room.timer_remaining = None
-        room.save(update_fields=["round", "phase", "timer_ends_at", "timer_remaining"])
+        room.timer_auto_advance = False
+        room.save(
+            update_fields=[
+                "round",
+                "phase",
+                "timer_ends_at",
+                "timer_remaining",
+                "timer_auto_advance",
+            ]
+        )
         _emit_settings(room)
         events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
     return room
@@ -1018,10 +1027,10 @@ def room_configure(
 
 def cofacilitator_add(*, room_id: int, actor: User, username: Any) -> Room:
     """Give another facilitator account the same powers over this room."""
-    if not isinstance(username, str) or not username.strip():
-        raise Invalid(_("Give the facilitator's username."), field="username")
     with transaction.atomic():
         room = _open_room_for_facilitator(room_id, actor)
+        if not isinstance(username, str) or not username.strip():
+            raise Invalid(_("Give the facilitator's username."), field="username")
         user = get_user_model().objects.filter(username__iexact=username.strip()).first()
         if user is None:
             raise NotFound(_("No facilitator account has that username."), field="username")
