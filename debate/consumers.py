@@ -78,6 +78,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         limits = settings.QUORUM
         self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
         self.rate_errors = 0
+        self.refusals_since = time.monotonic()
         self.touch_every = limits["PRESENCE_TOUCH_SECONDS"] / 2
         self.touched_at = time.monotonic()
         self.typing_sent_at = 0.0
@@ -132,9 +133,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             message = None
             error = exc
-        if self.bucket.take():
-            self.rate_errors = 0
-        else:
+        if not self.bucket.take():
+            # Refusals are counted over a sliding window: a client that keeps flooding after
+            # being told to slow down is disconnected.
+            now = time.monotonic()
+            if now - self.refusals_since > REFUSAL_WINDOW_SECONDS:
+                self.refusals_since = now
+                self.rate_errors = 0
             self.rate_errors += 1
             if self.rate_errors > settings.QUORUM["RATE_BURST"] * 5:
                 await self.close(code=protocol.CLOSE_TOO_MANY_ERRORS)
@@ -189,7 +194,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # ---- handlers (one per inbound type; the table is HANDLERS below) --------------------------
 
     async def handle_ping(self, message: dict[str, Any]) -> None:
-        seq = await database_sync_to_async(_room_seq)(self.room_id)
+        try:
+            seq = await database_sync_to_async(_room_seq)(self.room_id)
+        except DatabaseError:
+            seq = None  # a heartbeat is answered even while the database is away
         await self.send_json(
             {"type": "pong", "server_time": timezone.now().isoformat(), "seq": seq}
         )
@@ -270,10 +278,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.typing_sent_at = now
         event = {"type": events.MEMBER_TYPING, "member_id": self.member_id}
-        await self.channel_layer.group_send(
-            events.group_facilitators(self.room_id),
-            {"type": events.GROUP_MESSAGE_TYPE, "event": event},
-        )
+        try:
+            await self.channel_layer.group_send(
+                events.group_facilitators(self.room_id),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": event},
+            )
+        except Exception as exc:  # a lost typing hint does not matter
+            logger.debug("typing relay failed: %r", exc)
 
     async def handle_position_choose(self, message: dict[str, Any]) -> None:
         await database_sync_to_async(services.position_choose)(
@@ -324,6 +335,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
 
 TYPING_EVERY = 2.0
+REFUSAL_WINDOW_SECONDS = 10.0
 
 # Facilitator actions: message type -> (service, message fields passed as keyword arguments).
 FACILITATOR_ACTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {

@@ -198,12 +198,6 @@ def emit(
     return seq
 
 
-def send_ephemeral(room_id: int, payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """An event without a sequence number (typing indicators) for the facilitators: nothing is
-    stored, a lost one does not matter, and clients never resync over it."""
-    return [(group_facilitators(room_id), {"type": GROUP_MESSAGE_TYPE, "event": payload})]
-
-
 # The event loop of the consumer a service is running for (set by the consumer, carried into
 # the database thread by asgiref's context copy).
 _consumer_loop: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar(

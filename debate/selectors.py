@@ -96,15 +96,18 @@ def member_is_online(member: Member, *, now=None) -> bool:
     return member.last_seen >= now - presence_window()
 
 
-def member_payload(member: Member, *, now=None, real_name: bool = True) -> dict[str, Any]:
+def member_payload(
+    member: Member, *, now=None, real_name: bool = True, private: bool = True
+) -> dict[str, Any]:
     """A member as others see them. `real_name=False` (members of an anonymous room) replaces
-    the display name with the code name; facilitators' payloads carry both."""
+    the display name with the code name; facilitators' payloads carry both. `private=False`
+    leaves out what only the member and the facilitators learn (being muted)."""
     payload = {
         "id": member.pk,
         "display_name": member.display_name if real_name else member.code_name,
         "position_id": member.position_id,
         "online": member_is_online(member, now=now),
-        "muted": member.muted,
+        "muted": member.muted if private else False,
         "removed": member.removed_at is not None,
     }
     if real_name:
@@ -283,7 +286,13 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
             "muted": me.muted if me else False,
         },
         "members": [
-            member_payload(m, now=now, real_name=current.sees_real_name(m)) for m in members
+            member_payload(
+                m,
+                now=now,
+                real_name=current.sees_real_name(m),
+                private=viewer.is_facilitator or (me is not None and me.pk == m.pk),
+            )
+            for m in members
         ],
         "drafts": [draft_payload(d) for d in drafts],
         "feedback": [feedback_payload(f) for f in feedback],

@@ -82,6 +82,17 @@ def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = Fals
     return text
 
 
+CAP_MAX = 100
+
+
+def _check_cap(choice_cap: Any) -> None:
+    if choice_cap is not None and not (_is_int(choice_cap) and 1 <= choice_cap <= CAP_MAX):
+        raise Invalid(
+            _("The cap per position must be a number from 1 to %(max)d.") % {"max": CAP_MAX},
+            field="choice_cap",
+        )
+
+
 def _is_int(value: Any) -> bool:
     """A JSON number that is a whole number (JSON true/false are not numbers here)."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -158,8 +169,7 @@ def room_create(
     title = (title or "").strip()[:120] or scenario.title
     if assignment_method not in AssignmentMethod.values:
         raise Invalid(_("Unknown assignment method."), field="assignment_method")
-    if choice_cap is not None and not (_is_int(choice_cap) and choice_cap >= 1):
-        raise Invalid(_("The cap per position must be at least 1."), field="choice_cap")
+    _check_cap(choice_cap)
     for _attempt in range(20):
         try:
             with transaction.atomic():
@@ -1016,8 +1026,7 @@ def room_configure(
             raise WrongPhase(_("The assignment method is chosen in the lobby."), phase=room.phase)
         if assignment_method not in AssignmentMethod.values:
             raise Invalid(_("Unknown assignment method."), field="assignment_method")
-        if choice_cap is not None and not (_is_int(choice_cap) and choice_cap >= 1):
-            raise Invalid(_("The cap per position must be at least 1."), field="choice_cap")
+        _check_cap(choice_cap)
         room.assignment_method = assignment_method
         room.choice_cap = choice_cap if assignment_method == AssignmentMethod.CHOICE else None
         room.save(update_fields=["assignment_method", "choice_cap"])
@@ -1031,7 +1040,11 @@ def cofacilitator_add(*, room_id: int, actor: User, username: Any) -> Room:
         room = _open_room_for_facilitator(room_id, actor)
         if not isinstance(username, str) or not username.strip():
             raise Invalid(_("Give the facilitator's username."), field="username")
-        user = get_user_model().objects.filter(username__iexact=username.strip()).first()
+        users = get_user_model().objects
+        user = users.filter(username=username.strip()).first()
+        if user is None:
+            matches = list(users.filter(username__iexact=username.strip())[:2])
+            user = matches[0] if len(matches) == 1 else None
         if user is None:
             raise NotFound(_("No facilitator account has that username."), field="username")
         if user.pk != room.owner_id and not room.cofacilitators.filter(pk=user.pk).exists():

@@ -105,7 +105,8 @@ function handleMessage(message) {
 
 function handleEvent(event) {
   if (state.seq === null || !state.synced) {
-    state.buffered.set(event.seq, event);
+    const held = state.buffered.get(event.seq);
+    if (!(held && held.type !== "tick" && event.type === "tick")) state.buffered.set(event.seq, event);
     return;
   }
   if (event.seq === state.seq && state.lastTickSeq === event.seq && event.type !== "tick") {
@@ -404,17 +405,21 @@ function handleAck(ack) {
     }
   } else if (!item || item.version <= ack.version) {
     const [, positionId, kind, slot] = entry.target.split(":");
+    const index = state.snap.drafts.findIndex((d) => d.id === ack.id);
     const draft = {
+      hidden: false,
+      needs_source: false,
+      ...(index === -1 ? {} : state.snap.drafts[index]),
       id: ack.id,
       position_id: Number(positionId),
       author_id: state.snap.me.member_id,
+      round: state.snap.room.round,
       kind,
       slot: Number(slot),
       text: entry.payload.text,
       version: ack.version,
       last_client_id: ack.client_id,
     };
-    const index = state.snap.drafts.findIndex((d) => d.id === ack.id);
     if (index === -1) state.snap.drafts.push(draft);
     else state.snap.drafts[index] = draft;
   }
@@ -465,6 +470,7 @@ function toConflict(entry, current, reason, message) {
       Object.assign(merged, {
         position_id: Number(positionId),
         author_id: state.snap.me.member_id,
+        round: state.snap.room.round,
         kind,
         slot: Number(slot),
       });
@@ -1373,8 +1379,11 @@ function renderPresenting() {
   const list = document.getElementById("present-members");
   const count = document.getElementById("member-count");
   clear(list);
-  for (const m of state.snap.members) list.append(memberChip(m));
-  count.textContent = String(state.snap.members.length);
+  // The projector is seen by the whole class: code names in anonymous rooms, no removed members.
+  const shown = state.snap.members.filter((m) => !m.removed);
+  const anonymous = state.snap.room.anonymous;
+  for (const m of shown) list.append(memberChip(anonymous ? { ...m, display_name: m.code_name || "—" } : m));
+  count.textContent = String(shown.length);
 }
 
 // ---------------------------------------------------------------------------------------------
