@@ -7,7 +7,7 @@ PORT   ?= 8000
 # Daphne: websocket lifetime below any group expiry (docs/deploy.md), server pings every 20 s.
 DAPHNE_OPTS ?= --websocket_timeout 14400 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 262144
 
-.PHONY: run test fmt migrate clean
+.PHONY: run test fmt migrate clean bench
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The load benchmark (bench/README.md): needs PostgreSQL and Redis on 127.0.0.1; about 35 minutes.
+# e.g. make bench BENCH_ARGS="--only main,idle --runs 1"
+bench: $(VENV)/.installed-test
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 fmt: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
