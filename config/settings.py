@@ -143,7 +143,9 @@ if REDIS_URL:
     # are dropped silently, and no group expiry. See docs/deploy.md.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis's pub/sub layer, tolerant of a Redis that is away when a socket
+            # connects (config/channel_layers.py).
+            "BACKEND": "config.channel_layers.ResilientRedisPubSubChannelLayer",
             # Redis pub/sub channels are server-wide: deployments sharing one Redis need
             # different prefixes, or they would hear each other's rooms.
             "CONFIG": {
