@@ -1,0 +1,81 @@
+"""Experiments, bench only: Quorum's ASGI application with monkeypatches that try the fixes
+proposed in bench/RESULTS.md before anyone changes the application.
+
+    QUORUM_BENCH_PATCH=switch,nonblock,threads daphne ... bench.patched_asgi:application
+
+- `switch`: sys.setswitchinterval(QUORUM_BENCH_SWITCH, default 0.0005 s). The DB worker thread
+  is CPU-bound (ORM) and the event loop thread gives the GIL away at every socket write; with
+  the default 5 ms interval the loop waits up to 5 ms to get it back each time (GIL convoy).
+- `nonblock`: RoomConsumer.receive queues the message for a per-connection worker task instead of
+  awaiting the handler, so group events keep flowing to a socket whose own save waits for the
+  database (order of handling per connection is kept).
+- `threads`: draft_save runs with thread_sensitive=False (the loop's default executor, 6
+  threads on 2 cores) instead of the process-wide single thread, so saves of different rooms
+  overlap their database round trips.
+
+Nothing here is imported by the application; bench/run.py --experiments uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+PATCHES = {p for p in os.environ.get("QUORUM_BENCH_PATCH", "").split(",") if p}
+logger = logging.getLogger("quorum.bench")
+
+if "switch" in PATCHES:
+    sys.setswitchinterval(float(os.environ.get("QUORUM_BENCH_SWITCH", "0.0005")))
+
+from config.asgi import application  # noqa: E402
+from debate import consumers, services  # noqa: E402
+
+__all__ = ["application"]
+
+if "threads" in PATCHES:
+    from channels.db import DatabaseSyncToAsync
+
+    _original = consumers.database_sync_to_async
+
+    def _database_sync_to_async(func, *args, **kwargs):
+        if func is services.draft_save:
+            return DatabaseSyncToAsync(func, thread_sensitive=False)
+        return _original(func, *args, **kwargs)
+
+    consumers.database_sync_to_async = _database_sync_to_async
+
+if "nonblock" in PATCHES:
+    _receive = consumers.RoomConsumer.receive
+    _disconnect = consumers.RoomConsumer.disconnect
+
+    async def _work(self, inbox: asyncio.Queue) -> None:
+        while True:
+            text_data, bytes_data = await inbox.get()
+            try:
+                await _receive(self, text_data, bytes_data)
+            except Exception:
+                logger.exception("bench worker")
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        inbox = getattr(self, "_bench_inbox", None)
+        if inbox is None:
+            inbox = self._bench_inbox = asyncio.Queue()
+            self._bench_worker = asyncio.create_task(_work(self, inbox))
+        inbox.put_nowait((text_data, bytes_data))
+
+    async def disconnect(self, code: int) -> None:
+        worker = getattr(self, "_bench_worker", None)
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(BaseException):
+                await worker
+        await _disconnect(self, code)
+
+    consumers.RoomConsumer.receive = receive
+    consumers.RoomConsumer.disconnect = disconnect
+
+if PATCHES:
+    logger.warning("bench patches active: %s", sorted(PATCHES))
