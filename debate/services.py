@@ -308,15 +308,20 @@ def _assign_unassigned(room: Room, *, seed: int | None = None) -> list[Member]:
     for member in unassigned:
         team = min(positions, key=lambda p: (sizes[p.pk], p.order, p.pk))
         sizes[team.pk] += 1
-        member.position = team
-        member.save(update_fields=["position"])
-        events.emit(
-            room,
-            events.MEMBER_MOVED,
-            {"member_id": member.pk, "position_id": team.pk},
-            audience=Audience.room(),
-        )
+        _place(room, member, team)
     return unassigned
+
+
+def _place(room: Room, member: Member, position: Position) -> None:
+    """Put `member` on `position`'s team and tell the room (their socket follows the team)."""
+    member.position = position
+    member.save(update_fields=["position"])
+    events.emit(
+        room,
+        events.MEMBER_MOVED,
+        {"member_id": member.pk, "position_id": position.pk},
+        audience=Audience.room(),
+    )
 
 
 def member_move(*, room_id: int, actor: User, member_id: Any, position_id: Any) -> Member:
@@ -328,14 +333,7 @@ def member_move(*, room_id: int, actor: User, member_id: Any, position_id: Any) 
         member = _member_in_room(room, member_id)
         position = _position_in_room(room, position_id)
         if member.position_id != position.pk:
-            member.position = position
-            member.save(update_fields=["position"])
-            events.emit(
-                room,
-                events.MEMBER_MOVED,
-                {"member_id": member.pk, "position_id": position.pk},
-                audience=Audience.room(),
-            )
+            _place(room, member, position)
     return member
 
 
@@ -949,14 +947,7 @@ def round_switch(*, room_id: int, actor: User) -> Room:
         positions = list(room.scenario.positions.all())
         following = {p.pk: positions[(i + 1) % len(positions)] for i, p in enumerate(positions)}
         for member in room.members.filter(position__isnull=False, removed_at__isnull=True):
-            member.position = following[member.position_id]
-            member.save(update_fields=["position"])
-            events.emit(
-                room,
-                events.MEMBER_MOVED,
-                {"member_id": member.pk, "position_id": member.position_id},
-                audience=Audience.room(),
-            )
+            _place(room, member, following[member.position_id])
         room.round += 1
         room.phase = Phase.DRAFTING
         room.timer_ends_at = None
@@ -1005,14 +996,7 @@ def position_choose(*, room_id: int, member_id: int | None, position_id: Any) ->
                 % {"name": position.name, "cap": cap},
                 code="position_full",
             )
-        member.position = position
-        member.save(update_fields=["position"])
-        events.emit(
-            room,
-            events.MEMBER_MOVED,
-            {"member_id": member.pk, "position_id": position.pk},
-            audience=Audience.room(),
-        )
+        _place(room, member, position)
     return member
 
 
