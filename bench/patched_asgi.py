@@ -9,6 +9,10 @@ proposed in bench/RESULTS.md before anyone changes the application.
 - `nonblock`: RoomConsumer.receive queues the message for a per-connection worker task instead of
   awaiting the handler, so group events keep flowing to a socket whose own save waits for the
   database (order of handling per connection is kept).
+- `dispatch`: RoomConsumer.dispatch forwards group events (`room.event`) straight to room_event.
+  Channels 4.2+ `AsyncConsumer.dispatch` awaits `aclose_old_connections()` before *every*
+  handler, group events included: a sync_to_async hop onto the process's single DB thread, so each
+  delivery queues behind the saves waiting there.
 - `threads`: draft_save runs with thread_sensitive=False (the loop's default executor, 6
   threads on 2 cores) instead of the process-wide single thread, so saves of different rooms
   overlap their database round trips.
@@ -46,6 +50,19 @@ if "threads" in PATCHES:
         return _original(func, *args, **kwargs)
 
     consumers.database_sync_to_async = _database_sync_to_async
+
+if "dispatch" in PATCHES:
+    from debate import events
+
+    _dispatch = consumers.RoomConsumer.dispatch
+
+    async def dispatch(self, message) -> None:
+        if message.get("type") == events.GROUP_MESSAGE_TYPE:
+            await self.room_event(message)  # forwards only: no database, no connection cleanup
+            return
+        await _dispatch(self, message)
+
+    consumers.RoomConsumer.dispatch = dispatch
 
 if "nonblock" in PATCHES:
     _receive = consumers.RoomConsumer.receive
