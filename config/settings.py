@@ -210,6 +210,9 @@ QUORUM = {
     "RATE_PER_SECOND": env_int("QUORUM_RATE_PER_SECOND", 10),
     "RATE_BURST": env_int("QUORUM_RATE_BURST", 20),
     "PRESENCE_TOUCH_SECONDS": env_int("QUORUM_PRESENCE_TOUCH_SECONDS", 60),
+    # Rooms with no activity for this many days are closed and archived by `manage.py
+    # archive_rooms` (docs/deploy.md); 0 turns archiving off.
+    "ARCHIVE_AFTER_DAYS": env_int("QUORUM_ARCHIVE_AFTER_DAYS", 120),
 }
 
 LOGGING = {

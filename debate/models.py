@@ -97,6 +97,17 @@ class Room(models.Model):
     timer_auto_advance = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The class this room belongs to, if any. RESTRICT: a class is deleted with its rooms
+    # (classroom.services.classgroup_delete), never leaving them behind.
+    classgroup = models.ForeignKey(
+        "classroom.ClassGroup",
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="rooms",
+    )
+    # Set when the room was closed by the retention job (debate.services.rooms_archive_stale).
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -135,12 +146,25 @@ class Member(models.Model):
     muted = models.BooleanField(default=False)
     # A removed member's identity is refused on every page and socket until re-admitted.
     removed_at = models.DateTimeField(null=True, blank=True)
+    # The class roster entry this member is (rooms of a class recognise its students).
+    student = models.ForeignKey(
+        "classroom.Student",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+    )
 
     class Meta:
         ordering = ["joined_at", "id"]
         constraints = [
             models.UniqueConstraint(
                 "room", Lower("display_name"), name="member_name_unique_in_room"
+            ),
+            models.UniqueConstraint(
+                fields=["room", "student"],
+                condition=Q(student__isnull=False),
+                name="member_student_once_per_room",
             ),
         ]
 

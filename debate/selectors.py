@@ -15,6 +15,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from classroom.models import ClassGroup
+
 from .models import Draft, Feedback, Member, Phase, Position, Recommendation, Room
 
 User = AbstractBaseUser | AnonymousUser
@@ -27,12 +29,24 @@ def room_is_facilitator(*, room: Room, user: User) -> bool:
     """The owner and the co-facilitators have the same powers."""
     if not (user and user.is_authenticated):
         return False
-    return room.owner_id == user.pk or room.cofacilitators.filter(pk=user.pk).exists()
+    if room.owner_id == user.pk or room.cofacilitators.filter(pk=user.pk).exists():
+        return True
+    # The owner and co-owners of the room's class run its rooms too.
+    return room.classgroup_id is not None and (
+        ClassGroup.objects.filter(pk=room.classgroup_id)
+        .filter(Q(owner=user) | Q(coowners=user))
+        .exists()
+    )
 
 
 def rooms_for_facilitator(*, user: AbstractBaseUser) -> QuerySet[Room]:
     return (
-        Room.objects.filter(Q(owner=user) | Q(cofacilitators=user))
+        Room.objects.filter(
+            Q(owner=user)
+            | Q(cofacilitators=user)
+            | Q(classgroup__owner=user)
+            | Q(classgroup__coowners=user)
+        )
         .distinct()
         .select_related("scenario")
         .order_by("-created_at")

@@ -21,7 +21,9 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from classroom import selectors as classroom_selectors
 from classroom.codes import join_code_generate, join_code_normalize
+from classroom.models import ClassGroup, Student
 
 from . import events, selectors
 from .errors import Conflict, Forbidden, Invalid, NotFound, WrongPhase
@@ -165,11 +167,16 @@ def room_create(
     anonymous: bool = False,
     assignment_method: str = AssignmentMethod.BALANCED,
     choice_cap: int | None = None,
+    classgroup: ClassGroup | None = None,
 ) -> Room:
     title = (title or "").strip()[:120] or scenario.title
     if assignment_method not in AssignmentMethod.values:
         raise Invalid(_("Unknown assignment method."), field="assignment_method")
     _check_cap(choice_cap)
+    if classgroup is not None and not classroom_selectors.is_class_facilitator(
+        classgroup_id=classgroup.pk, user=owner
+    ):
+        raise NotFound(_("This class does not exist."), field="classgroup")
     for _attempt in range(20):
         try:
             with transaction.atomic():
@@ -181,14 +188,19 @@ def room_create(
                     anonymous=anonymous,
                     assignment_method=assignment_method,
                     choice_cap=choice_cap if assignment_method == AssignmentMethod.CHOICE else None,
+                    classgroup=classgroup,
                 )
         except IntegrityError:
             continue  # the code is taken by another open room; draw again
     raise Conflict(_("Could not find a free join code; please try again."))
 
 
-def member_join(*, code: str, display_name: str) -> Member:
-    """Join the open room with this code. Late joiners (after assignment) join the smallest team."""
+def member_join(*, code: str, display_name: str, student: Student | None = None) -> Member:
+    """Join the open room with this code. Late joiners (after assignment) join the smallest team.
+    A student of the room's class joins under their roster name, and only once: joining again
+    returns the member they already are (on any device)."""
+    if student is not None:
+        display_name = student.display_name
     name = " ".join((display_name or "").split())
     if not name:
         raise Invalid(_("Please enter a display name."), code="required", field="display_name")
@@ -215,6 +227,12 @@ def member_join(*, code: str, display_name: str) -> Member:
         room = room_lock(room_id=room_id)
         if room.phase == Phase.CLOSED:
             raise WrongPhase(_("This room is closed."))
+        if student is not None:
+            if student.classgroup_id != room.classgroup_id:
+                raise Forbidden(_("This room belongs to another class."), code="other_class")
+            existing = room.members.filter(student=student).first()
+            if existing is not None:
+                return existing
         # Compared in Python: SQLite's LIKE/lower() fold ASCII letters only ("Élodie"/"élodie").
         taken = {n.lower() for n in room.members.values_list("display_name", flat=True)}
         if name.lower() in taken:
@@ -230,7 +248,11 @@ def member_join(*, code: str, display_name: str) -> Member:
         if automatic and (room.phase != Phase.LOBBY or already_assigned):
             position = _smallest_team(room)
         member = Member.objects.create(
-            room=room, display_name=name, position=position, code_name=_code_name_for(room)
+            room=room,
+            display_name=name,
+            position=position,
+            code_name=_code_name_for(room),
+            student=student,
         )
         payload, facilitator_payload = selectors.member_event_payloads(member)
         events.emit(
@@ -1040,3 +1062,65 @@ def cofacilitator_add(*, room_id: int, actor: User, username: Any) -> Room:
                 audience=Audience.facilitators(),
             )
     return room
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def room_delete(*, room_id: Any, actor: User) -> None:
+    """Delete a closed room with everything in it (members, drafts, feedback, recommendation).
+    An open room must be closed first, so nobody is writing into what disappears."""
+    if not _is_int(room_id):
+        raise NotFound(_("This room does not exist."))
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if not selectors.room_is_facilitator(room=room, user=actor):
+            raise NotFound(_("This room does not exist."))
+        if room.phase != Phase.CLOSED:
+            raise WrongPhase(_("Close the room before deleting it."), code="room_open")
+        room.delete()
+
+
+def room_archive(*, room_id: int, now: Any = None) -> bool:
+    """Close an inactive room and mark it archived (the retention job). Members still connected
+    see the room close. Returns False when there was nothing to do."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if room.archived_at is not None:
+            return False
+        was_open = room.phase != Phase.CLOSED
+        room.archived_at = now
+        fields = ["archived_at"]
+        if was_open:
+            room.phase = Phase.CLOSED
+            room.closed_at = now
+            room.timer_ends_at = None
+            room.timer_remaining = None
+            room.timer_auto_advance = False
+            fields += ["phase", "closed_at", "timer_ends_at", "timer_remaining"]
+            fields += ["timer_auto_advance"]
+        room.save(update_fields=fields)
+        if was_open:
+            events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
+    return True
+
+
+def rooms_archive_stale(*, days: int | None = None, now: Any = None) -> list[int]:
+    """Archive every room with no activity for `days` days (settings QUORUM_ARCHIVE_AFTER_DAYS
+    by default; 0 turns archiving off). Activity: created, closed, or a draft saved. Returns the
+    ids of the rooms archived."""
+    days = settings.QUORUM["ARCHIVE_AFTER_DAYS"] if days is None else days
+    if not _is_int(days) or days < 0:
+        raise Invalid(_("The number of days must be 0 or more."), field="days")
+    if days == 0:
+        return []
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    stale = (
+        Room.objects.filter(archived_at__isnull=True, created_at__lt=cutoff)
+        .exclude(closed_at__gte=cutoff)
+        .exclude(drafts__updated_at__gte=cutoff)
+        .values_list("pk", flat=True)
+    )
+    return [room_id for room_id in list(stale) if room_archive(room_id=room_id, now=now)]
