@@ -248,7 +248,9 @@ def class_report(*, classgroup: ClassGroup) -> ClassReport:
             for key, value in member_values.items():
                 student.values[key] += value
         else:
-            guests.append(ReportRow(name=m.display_name, values=member_values, room=room, guest=True))
+            guests.append(
+                ReportRow(name=m.display_name, values=member_values, room=room, guest=True)
+            )
     rooms_order = {r.pk: i for i, r in enumerate(rooms)}
     by_room.sort(key=lambda r: (rooms_order.get(r.room.pk if r.room else 0, 0), r.name.lower()))
     return ClassReport(

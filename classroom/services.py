@@ -296,7 +296,9 @@ def student_account_set(*, student_id: int, username: Any, password: Any) -> Stu
             raise NotFound(_("This student is not on any roster."))
         if Student.objects.filter(username=clean).exclude(pk=student.pk).exists():
             raise Conflict(
-                _("That username is taken; choose another."), code="username_taken", field="username"
+                _("That username is taken; choose another."),
+                code="username_taken",
+                field="username",
             )
         student.username = clean
         student.password = make_password(password)
@@ -305,7 +307,9 @@ def student_account_set(*, student_id: int, username: Any, password: Any) -> Stu
                 student.save(update_fields=["username", "password"])
         except IntegrityError:
             raise Conflict(
-                _("That username is taken; choose another."), code="username_taken", field="username"
+                _("That username is taken; choose another."),
+                code="username_taken",
+                field="username",
             ) from None
     return student
 

@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("classroom.urls")),
     path("admin/", admin.site.urls),
+    path("", include("classroom.urls_classes")),
     path("", include("debate.urls")),
 ]

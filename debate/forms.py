@@ -1,6 +1,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from classroom.models import ClassGroup
+from classroom.selectors import classes_for_facilitator
+
 from .models import AssignmentMethod, Scenario
 
 
@@ -54,3 +57,19 @@ class RoomCreateForm(forms.Form):
         required=False,
         help_text=_("Members see code names for each other; you see real names."),
     )
+
+    classgroup = forms.ModelChoiceField(
+        label=_("Class"),
+        queryset=ClassGroup.objects.none(),
+        required=False,
+        empty_label=_("No class"),
+        help_text=_("Students of the class are recognised in its rooms."),
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        classes = classes_for_facilitator(user=user) if user is not None else None
+        if classes is None or not classes.exists():
+            del self.fields["classgroup"]  # no classes yet: nothing to choose
+        else:
+            self.fields["classgroup"].queryset = classes

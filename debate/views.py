@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from classroom import selectors as classroom_selectors
 from classroom.identity import member_id_for, member_remember
 
 from . import exports, selectors, services
@@ -46,7 +47,14 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "debate/dashboard.html",
-            {"rooms": rooms, "room_groups": room_groups, "form": RoomCreateForm()},
+            {
+                "rooms": rooms,
+                "room_groups": room_groups,
+                "form": RoomCreateForm(
+                    user=request.user, initial={"classgroup": request.GET.get("class")}
+                ),
+                "classes": classroom_selectors.classes_for_facilitator(user=request.user),
+            },
         )
     return render(request, "debate/home.html", {"form": JoinForm()})
 
@@ -54,7 +62,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def room_create(request: HttpRequest) -> HttpResponse:
-    form = RoomCreateForm(request.POST)
+    form = RoomCreateForm(request.POST, user=request.user)
     if not form.is_valid():
         messages.error(request, _("Please choose a scenario."))
         return redirect("debate:home")
@@ -66,6 +74,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
             anonymous=form.cleaned_data["anonymous"],
             assignment_method=form.cleaned_data["assignment_method"] or AssignmentMethod.BALANCED,
             choice_cap=form.cleaned_data["choice_cap"],
+            classgroup=form.cleaned_data.get("classgroup"),
         )
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -75,11 +84,23 @@ def room_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def join(request: HttpRequest, code: str = "") -> HttpResponse:
-    form = JoinForm(request.POST or None, initial={"code": code.upper()})
+    # A student of the room's class is recognised: their roster name is used, not retyped.
+    data = request.POST.copy() if request.method == "POST" else None
+    student = classroom_selectors.student_for_room_code(
+        session=request.session, code=data.get("code", "") if data is not None else code
+    )
+    initial = {"code": code.upper()}
+    if student is not None:
+        initial["display_name"] = student.display_name
+        if data is not None:
+            data["display_name"] = student.display_name
+    form = JoinForm(data, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             member = services.member_join(
-                code=form.cleaned_data["code"], display_name=form.cleaned_data["display_name"]
+                code=form.cleaned_data["code"],
+                display_name=form.cleaned_data["display_name"],
+                student=student,
             )
         except DomainError as exc:
             form.add_error(exc.details.get("field") or None, exc.message)
@@ -87,7 +108,7 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
             member_remember(session=request.session, room_id=member.room_id, member_id=member.pk)
             return redirect("debate:room", room_id=member.room_id)
     status = 400 if request.method == "POST" else 200
-    return render(request, "debate/join.html", {"form": form}, status=status)
+    return render(request, "debate/join.html", {"form": form, "student": student}, status=status)
 
 
 def _viewer_or_404(request: HttpRequest, room_id: int) -> selectors.Viewer:
