@@ -52,19 +52,38 @@ class MemberInline(admin.TabularInline):
 
 @admin.register(Room)
 class RoomAdmin(ReadOnlyAdmin):
-    list_display = ["title", "code", "phase", "owner", "scenario", "created_at", "closed_at"]
-    list_filter = ["phase", "scenario"]
-    search_fields = ["title", "code", "owner__username"]
+    list_display = [
+        "title",
+        "code",
+        "phase",
+        "owner",
+        "classgroup",
+        "scenario",
+        "created_at",
+        "closed_at",
+        "archived_at",
+    ]
+    list_filter = ["phase", "scenario", ("archived_at", admin.EmptyFieldListFilter)]
+    search_fields = ["title", "code", "owner__username", "classgroup__name", "classgroup__code"]
+    list_select_related = ["owner", "classgroup", "scenario"]
     date_hierarchy = "created_at"
     inlines = [MemberInline]
 
 
 @admin.register(Member)
 class MemberAdmin(ReadOnlyAdmin):
-    list_display = ["display_name", "room", "position", "joined_at", "open_sockets", "last_seen"]
-    list_filter = ["position"]
-    search_fields = ["display_name", "room__code", "room__title"]
-    list_select_related = ["room", "position"]
+    list_display = [
+        "display_name",
+        "room",
+        "position",
+        "student",
+        "joined_at",
+        "open_sockets",
+        "last_seen",
+    ]
+    list_filter = ["position", ("student", admin.EmptyFieldListFilter)]
+    search_fields = ["display_name", "room__code", "room__title", "student__display_name"]
+    list_select_related = ["room", "position", "student"]
 
 
 @admin.register(Draft)
