@@ -69,7 +69,8 @@ class RoomCreateForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         classes = classes_for_facilitator(user=user) if user is not None else None
-        if classes is None or not classes.exists():
-            del self.fields["classgroup"]  # no classes yet: nothing to choose
-        else:
+        if classes is not None:
             self.fields["classgroup"].queryset = classes
+        if (classes is None or not classes.exists()) and not self.data.get("classgroup"):
+            del self.fields["classgroup"]  # no classes yet: nothing to choose (a posted id
+            # stays, and fails validation as a choice not offered)

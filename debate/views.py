@@ -64,7 +64,10 @@ def home(request: HttpRequest) -> HttpResponse:
 def room_create(request: HttpRequest) -> HttpResponse:
     form = RoomCreateForm(request.POST, user=request.user)
     if not form.is_valid():
-        messages.error(request, _("Please choose a scenario."))
+        if "classgroup" in form.errors:
+            messages.error(request, _("Please choose one of your classes."))
+        else:
+            messages.error(request, _("Please choose a scenario."))
         return redirect("debate:home")
     try:
         room = services.room_create(

@@ -50,9 +50,7 @@ def test_class_create_refuses_bad_names(facilitator, name):
 
 
 def test_coowner_add_and_refusals(klass, facilitator, other_facilitator):
-    services.classgroup_coowner_add(
-        classgroup_id=klass.pk, actor=facilitator, username="MR.OKAFOR"
-    )
+    services.classgroup_coowner_add(classgroup_id=klass.pk, actor=facilitator, username="MR.OKAFOR")
     assert list(klass.coowners.all()) == [other_facilitator]
     before = state()
     with pytest.raises(Conflict) as twice:
@@ -66,9 +64,7 @@ def test_coowner_add_and_refusals(klass, facilitator, other_facilitator):
         )
     stranger = get_user_model().objects.create_user(username="stranger", password="x-Pass-99")
     with pytest.raises(NotFound):  # not "forbidden": the class is not revealed
-        services.classgroup_coowner_add(
-            classgroup_id=klass.pk, actor=stranger, username="stranger"
-        )
+        services.classgroup_coowner_add(classgroup_id=klass.pk, actor=stranger, username="stranger")
     assert state() == before
 
 
@@ -240,7 +236,9 @@ def test_student_account_refusals(klass, username, password, err_code):
 
 def test_student_remove_keeps_contributions(klass, class_room, facilitator):
     creds = services.student_join(code=klass.code, display_name="Gus")
-    member = debate_services.member_join(code=class_room.code, display_name="", student=creds.student)
+    member = debate_services.member_join(
+        code=class_room.code, display_name="", student=creds.student
+    )
     services.student_remove(classgroup_id=klass.pk, actor=facilitator, student_id=creds.student.pk)
     member.refresh_from_db()
     assert member.student_id is None and member.display_name == "Gus"
@@ -255,7 +253,9 @@ def test_member_join_links_the_student_once(klass, class_room):
         code=class_room.code, display_name="typed something else", student=creds.student
     )
     assert member.display_name == "Hana" and member.student_id == creds.student.pk
-    again = debate_services.member_join(code=class_room.code, display_name="", student=creds.student)
+    again = debate_services.member_join(
+        code=class_room.code, display_name="", student=creds.student
+    )
     assert again.pk == member.pk
     assert Member.objects.filter(room=class_room).count() == 1
 

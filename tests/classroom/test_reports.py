@@ -54,7 +54,9 @@ def test_class_report_adds_up_rooms(scenario, facilitator, klass, class_room):
     )
     ana = services.student_join(code=klass.code, display_name="Ana").student
     services.student_join(code=klass.code, display_name="Absent Al")
-    write(debate_services.member_join(code=class_room.code, display_name="", student=ana), "one two")
+    write(
+        debate_services.member_join(code=class_room.code, display_name="", student=ana), "one two"
+    )
     write(debate_services.member_join(code=week2.code, display_name="", student=ana), "three")
     write(debate_services.member_join(code=week2.code, display_name="Visitor"), "four five six")
     report = selectors.class_report(classgroup=klass)
@@ -67,7 +69,11 @@ def test_class_report_adds_up_rooms(scenario, facilitator, klass, class_room):
     body = exports.class_report_csv(report=report)
     rows = rows_of(body)
     assert rows[0][:4] == ["Name", "Room", "Date", "On the class roster"]
-    assert [r[0:2] for r in rows[1:]] == [["Ana", "Week 1"], ["Ana", "Week 2"], ["Visitor", "Week 2"]]
+    assert [r[0:2] for r in rows[1:]] == [
+        ["Ana", "Week 1"],
+        ["Ana", "Week 2"],
+        ["Visitor", "Week 2"],
+    ]
 
 
 def test_report_columns_have_one_definition_each():
@@ -79,7 +85,7 @@ def test_report_columns_have_one_definition_each():
 @pytest.mark.parametrize(
     ("cell", "safe"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1+1", "'+1+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -112,7 +118,9 @@ def test_report_query_count_does_not_grow_with_members(scenario, facilitator, kl
             owner=facilitator, scenario=scenario, title=room_title, classgroup=klass
         )
         for i in range(n):
-            student = services.student_join(code=klass.code, display_name=f"{room_title}-{i}").student
+            student = services.student_join(
+                code=klass.code, display_name=f"{room_title}-{i}"
+            ).student
             member = debate_services.member_join(code=room.code, display_name="", student=student)
             write(member, f"argument number {i}")
         return room
