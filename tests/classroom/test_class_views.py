@@ -101,7 +101,7 @@ def test_class_page_lists_rooms_past_and_present(teacher, klass, class_room, sce
 
 
 def test_reports_and_downloads(teacher, klass, class_room):
-    client, ana = student_client(klass)
+    client, _ana = student_client(klass)
     client.post(reverse("classroom:student_room_enter", args=[klass.pk, class_room.pk]))
     page = teacher.get(reverse("classroom:class_report", args=[klass.pk]))
     assert page.status_code == 200 and "Ana" in page.content.decode()
@@ -223,7 +223,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, klass, class_room):
 
 
 def test_a_student_cannot_see_facilitator_pages(klass, class_room):
-    client, ana = student_client(klass)
+    client, _ana = student_client(klass)
     client.post(reverse("classroom:student_room_enter", args=[klass.pk, class_room.pk]))
     assert client.get(reverse("classroom:room_report", args=[class_room.pk])).status_code == 302
 
@@ -241,7 +241,7 @@ def test_coowner_sees_the_class(teacher, rival, klass, other_facilitator, class_
 
 
 def test_student_joins_once_and_sees_secrets_once(klass):
-    client, ana = student_client(klass)
+    client, _ana = student_client(klass)
     home = reverse("classroom:student_home", args=[klass.pk])
     first = client.get(home)
     assert first["Cache-Control"] == "no-store"
@@ -286,7 +286,7 @@ def test_student_is_recognised_in_the_class_rooms(klass, class_room, scenario, f
 
 
 def test_enter_refusals(klass, class_room, scenario, facilitator, other_facilitator):
-    client, ana = student_client(klass)
+    client, _ana = student_client(klass)
     theirs = services.classgroup_create(owner=other_facilitator, name="Theirs")
     their_room = debate_services.room_create(
         owner=other_facilitator, scenario=scenario, classgroup=theirs
@@ -315,7 +315,7 @@ def test_enter_refusals(klass, class_room, scenario, facilitator, other_facilita
 
 
 def test_pin_rejoin_page_throttles(klass):
-    _client, ana = student_client(klass)
+    _client, _ana = student_client(klass)
     client = Client()
     url = reverse("classroom:rejoin_pin")
     for _ in range(services.MAX_FAILED_ATTEMPTS):
