@@ -71,6 +71,7 @@ def test_a_class_across_two_rooms(stage):
         actor.page.fill("#id_display_name", name)
         actor.page.get_by_role("button", name="Join the class").click()
         expect(actor.page.locator(".secret-pin")).to_have_text(re.compile(r"^\d{6}$"))
+        shot(actor.page, f"welcome-{actor.label}")
         actor.page.get_by_role("button", name="Enter Week 1").click()
         actor.page.wait_for_selector(".my-position")
         assert room_config(actor.page)["roomId"] == room1
