@@ -147,9 +147,19 @@ def class_student_reset(request: HttpRequest, classgroup_id: int, student_id: in
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def class_student_remove(request: HttpRequest, classgroup_id: int, student_id: int) -> HttpResponse:
+    """GET asks for confirmation; POST takes the student off the roster."""
     classgroup = _class_or_404(request, classgroup_id)
+    if request.method == "GET":
+        student = classgroup.students.filter(pk=student_id).first()
+        if student is None:
+            raise Http404(_("This student is not on the class's roster."))
+        return render(
+            request,
+            "classroom/confirm_remove_student.html",
+            {"classgroup": classgroup, "student": student},
+        )
     try:
         services.student_remove(
             classgroup_id=classgroup.pk, actor=request.user, student_id=student_id

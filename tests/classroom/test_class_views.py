@@ -189,6 +189,7 @@ def facilitator_urls(klass, room, student):
         ("post", reverse("classroom:class_delete", args=[klass.pk])),
         ("post", reverse("classroom:class_coowner_add", args=[klass.pk])),
         ("post", reverse("classroom:class_student_reset", args=[klass.pk, student.pk])),
+        ("get", reverse("classroom:class_student_remove", args=[klass.pk, student.pk])),
         ("post", reverse("classroom:class_student_remove", args=[klass.pk, student.pk])),
         ("get", reverse("classroom:room_report", args=[room.pk])),
         ("get", reverse("classroom:room_report_csv", args=[room.pk])),
@@ -217,7 +218,7 @@ def test_other_facilitator_gets_404_everywhere(rival, other_facilitator, klass, 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, klass, class_room):
     _client, ana = student_client(klass)
-    for method, url in facilitator_urls(klass, class_room, ana)[:13]:
+    for method, url in facilitator_urls(klass, class_room, ana)[:14]:
         response = getattr(client, method)(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
@@ -367,3 +368,14 @@ def test_class_join_refusals(klass):
     ):
         assert Client().post(reverse("classroom:student_join"), data).status_code == 400
     assert counts() == before
+
+
+def test_remove_student_asks_first(teacher, klass):
+    _client, ana = student_client(klass)
+    url = reverse("classroom:class_student_remove", args=[klass.pk, ana.pk])
+    page = teacher.get(url)
+    assert page.status_code == 200 and "Take Ana off the roster?" in page.content.decode()
+    assert Student.objects.filter(pk=ana.pk).exists()
+    assert teacher.post(url)["Location"] == reverse("classroom:class_detail", args=[klass.pk])
+    assert not Student.objects.filter(pk=ana.pk).exists()
+    assert teacher.get(url).status_code == 404  # twice: gone
