@@ -193,7 +193,16 @@ def student_join(*, code: Any, display_name: Any) -> Credentials:
             )
         student = Student(classgroup=classgroup, display_name=name)
         credentials = _new_credentials(student)
-        student.save()
+        try:
+            with transaction.atomic():
+                student.save()
+        except IntegrityError:  # the same name, joined at the same moment
+            raise Conflict(
+                _("“%(name)s” is already on this class's roster; choose another name.")
+                % {"name": name},
+                code="name_taken",
+                field="display_name",
+            ) from None
     return credentials
 
 

@@ -98,6 +98,8 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
         if data is not None:
             data["display_name"] = student.display_name
     form = JoinForm(data, initial=initial)
+    if student is not None:
+        form.fields["display_name"].widget.attrs["readonly"] = True
     if request.method == "POST" and form.is_valid():
         try:
             member = services.member_join(

@@ -297,6 +297,8 @@ def test_class_delete_takes_everything(klass, class_room, facilitator, scenario)
     assert state() == before
     close_room(class_room, facilitator)
     assert services.classgroup_delete(classgroup_id=klass.pk, actor=facilitator) == 1
+    with pytest.raises(NotFound):  # twice
+        services.classgroup_delete(classgroup_id=klass.pk, actor=facilitator)
     assert not ClassGroup.objects.exists()
     assert not Student.objects.exists()
     assert list(Room.objects.all()) == [elsewhere]
@@ -324,3 +326,5 @@ def test_room_delete(class_room, facilitator, other_facilitator):
     assert state() == before
     debate_services.room_delete(room_id=class_room.pk, actor=facilitator)
     assert not Room.objects.filter(pk=class_room.pk).exists()
+    with pytest.raises(NotFound):  # twice
+        debate_services.room_delete(room_id=class_room.pk, actor=facilitator)

@@ -273,7 +273,7 @@ def test_student_is_recognised_in_the_class_rooms(klass, class_room, scenario, f
     assert client.get(response["Location"]).status_code == 200
     # The room code way: the name is filled in, and an empty or different name is ignored.
     page = client.get(reverse("debate:join_code", args=[week2.code])).content.decode()
-    assert 'value="Ana"' in page and "you join as Ana" in page
+    assert 'value="Ana"' in page and "you join as Ana" in page and "readonly" in page
     response = client.post(reverse("debate:join"), {"code": week2.code, "display_name": ""})
     assert response["Location"] == reverse("debate:room", args=[week2.pk])
     members = Member.objects.filter(student=ana).order_by("room_id")
