@@ -328,3 +328,11 @@ def test_room_delete(class_room, facilitator, other_facilitator):
     assert not Room.objects.filter(pk=class_room.pk).exists()
     with pytest.raises(NotFound):  # twice
         debate_services.room_delete(room_id=class_room.pk, actor=facilitator)
+
+
+def test_deleting_a_facilitator_account_takes_their_class_and_rooms(klass, class_room, facilitator):
+    services.student_join(code=klass.code, display_name="Lou")
+    facilitator.delete()
+    assert not ClassGroup.objects.exists()
+    assert not Room.objects.exists()
+    assert not Student.objects.exists()
