@@ -49,9 +49,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "debate/dashboard.html",
             {"rooms": rooms, "room_groups": room_groups, "form": RoomCreateForm()},
         )
-    return render(
-        request, "debate/home.html", {"form": JoinForm(), "solo_form": SoloStartForm()}
-    )
+    return render(request, "debate/home.html", {"form": JoinForm(), "solo_form": SoloStartForm()})
 
 
 @login_required
