@@ -74,6 +74,8 @@ def record_markdown(*, record: RoomRecord) -> str:
     rounds = list(range(1, room.round + 1))
     for position in record.positions:
         members = record.members_by_position.get(position.pk, [])
+        if room.is_solo:  # the learner argued every position
+            members = [m for group in record.members_by_position.values() for m in group]
         names = ", ".join(md_escape(record.name(m.pk)) for m in members) or "no members"
         team_label = "Team now" if len(rounds) > 1 else "Team"
         lines += [f"## {md_escape(position.name)}", "", f"{team_label}: {names}", ""]

@@ -49,7 +49,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "debate/dashboard.html",
             {"rooms": rooms, "room_groups": room_groups, "form": RoomCreateForm()},
         )
-    return render(request, "debate/home.html", {"form": JoinForm(), "solo_form": SoloStartForm()})
+    return render(
+        request, "debate/home.html", {"form": JoinForm(), "solo_form": SoloStartForm(prefix="solo")}
+    )
 
 
 @login_required
@@ -260,7 +262,7 @@ def _solo_enter(request: HttpRequest, member, token: str | None = None) -> HttpR
 
 @require_POST
 def solo_start(request: HttpRequest) -> HttpResponse:
-    form = SoloStartForm(request.POST)
+    form = SoloStartForm(request.POST, prefix="solo")
     if not form.is_valid():
         messages.error(request, _("Please choose a scenario."))
         return redirect("debate:home")

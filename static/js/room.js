@@ -688,7 +688,8 @@ function renderBanner() {
   clear(bannerEl);
   bannerEl.dataset.phase = phase;
   bannerEl.append(
-    h("ol", { class: "phase-steps", "aria-label": "Phases" },
+    // A solo room has its own steps (solo.js); the group phases would only confuse.
+    state.snap.room.is_solo ? "" : h("ol", { class: "phase-steps", "aria-label": "Phases" },
       PHASES.map((p) =>
         h("li", {
           class: p === phase ? "current" : PHASES.indexOf(p) < PHASES.indexOf(phase) ? "done" : "",
@@ -1018,7 +1019,7 @@ function casesForRound(round) {
     const drafts = snap.drafts.filter((d) => d.position_id === pos.id && (d.round || 1) === round && d.text && d.text.trim());
     const args = drafts.filter((d) => d.kind === "argument").sort(draftOrder);
     const risks = drafts.filter((d) => d.kind === "risk");
-    const team = snap.members.filter((m) => m.position_id === pos.id).map((m) => m.display_name);
+    const team = snap.members.filter((m) => m.position_id === pos.id || snap.room.is_solo).map((m) => m.display_name);
     columns.append(h("article", { class: `column pos-${positionIndex(pos.id)}`, "aria-label": pos.name },
       h("h3", { class: "column-title" }, pos.name),
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),

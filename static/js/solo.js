@@ -247,6 +247,7 @@ export function renderSolo(ctx) {
   }
   const steps = soloSteps(snap);
   const step = currentStep(ctx, steps);
+  remember(snap, step); // stay on this step while events arrive
   const index = steps.indexOf(step);
   app.append(renderNav(ctx, steps, step));
   const main = h("div", { class: "solo-main" });

@@ -28,7 +28,7 @@ def _fresh_cache():
 
 def start(client: Client, scenario, name="Lea"):
     response = client.post(
-        reverse("debate:solo_start"), {"scenario": scenario.pk, "display_name": name}
+        reverse("debate:solo_start"), {"solo-scenario": scenario.pk, "solo-display_name": name}
     )
     assert response.status_code == 302
     room = Room.objects.filter(is_solo=True).order_by("-pk").first()
@@ -75,7 +75,7 @@ def test_start_shows_the_pin_once_and_the_link_on_this_device(client, scenario):
 
 
 def test_start_refuses_a_missing_scenario_and_creates_nothing(client, scenario):
-    response = client.post(reverse("debate:solo_start"), {"scenario": 999999})
+    response = client.post(reverse("debate:solo_start"), {"solo-scenario": 999999})
     assert response.status_code == 302 and response["Location"] == reverse("debate:home")
     assert not Room.objects.filter(is_solo=True).exists()
     assert client.get(reverse("debate:solo_start")).status_code == 405
