@@ -136,6 +136,8 @@ function go(ctx, step) {
   remember(snap, step);
   ctx.announce(`Step: ${step.label}`);
   ctx.render();
+  const current = document.querySelector(".solo-steps .current");
+  if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "center" });
   const heading = document.getElementById("solo-step-h");
   if (heading) heading.focus({ preventScroll: false });
 }
