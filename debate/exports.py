@@ -108,3 +108,21 @@ def record_markdown(*, record: RoomRecord) -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def warmup_markdown(*, summary: dict, names: dict[int, str]) -> str:
+    """The warm-up check's results (selectors.warmup_summary) as a record section; empty when
+    nobody tried it."""
+    if not summary["members"]:
+        return ""
+    lines = ["", "## Warm-up check", "", "Per argument, at each member's latest try:", ""]
+    for number, item in enumerate(summary["items"], start=1):
+        lines.append(f"{number}. {md_escape(item['text'])} — {item['right']} of {item['of']} right")
+    lines += ["", "| Member | Latest | Best | Tries |", "| --- | --- | --- | --- |"]
+    for row in summary["members"]:
+        name = md_escape(names.get(row["member_id"], "—"))
+        total = row["total"]
+        lines.append(
+            f"| {name} | {row['latest']}/{total} | {row['best']}/{total} | {row['tries']} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -177,6 +177,9 @@ def room_export_md(request: HttpRequest, room_id: int) -> HttpResponse:
         raise Http404(_("The record can be downloaded once the room is closed."))
     record = selectors.room_record(room=viewer.room, viewer=viewer)
     body = exports.record_markdown(record=record)
+    if viewer.is_facilitator or solo:
+        summary = selectors.warmup_summary(room=viewer.room)
+        body += exports.warmup_markdown(summary=summary, names=record.names)
     response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
     filename = f"quorum-{viewer.room.code.lower()}-record.md"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -159,3 +159,13 @@ def test_a_try_is_announced_to_the_member_and_the_facilitators(
     teams.room.refresh_from_db()
     assert teams.room.seq == 1 and len(callbacks) == 1
     assert AnonymousUser().is_authenticated is False
+
+
+def test_the_facilitators_record_carries_the_warmup_results(teams, client):
+    from django.urls import reverse
+
+    submit(teams.room, teams.members["Ana"], RIGHT)
+    client.force_login(teams.facilitator)
+    body = client.get(reverse("debate:room_export_md", args=[teams.room.pk])).content.decode()
+    assert "## Warm-up check" in body
+    assert "| Ana | 4/4 | 4/4 | 1 |" in body
