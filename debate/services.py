@@ -1072,7 +1072,6 @@ def cofacilitator_add(*, room_id: int, actor: User, username: Any) -> Room:
 SOLO_PIN_DIGITS = 6
 SOLO_PIN_MAX_FAILURES = 5
 SOLO_PIN_LOCK = timedelta(minutes=15)
-SOLO_DEFAULT_NAME = "Solo learner"
 
 
 @dataclass(frozen=True)
@@ -1099,7 +1098,7 @@ def solo_start(*, scenario_id: Any, display_name: Any = "") -> SoloStart:
         raise NotFound(_("No such scenario."), field="scenario")
     if not isinstance(display_name, str):
         raise Invalid(_("The name must be text."), field="display_name")
-    name = " ".join(display_name.split()) or _(SOLO_DEFAULT_NAME)
+    name = " ".join(display_name.split()) or _("Solo learner")
     if len(name) > DISPLAY_NAME_MAX:
         raise Invalid(
             _("Display names can be at most %(limit)d characters.") % {"limit": DISPLAY_NAME_MAX},
