@@ -164,3 +164,32 @@ def test_the_facilitator_sees_the_class_warmup_live(stage):
     assert no_horizontal_scroll(ana.page)
     assert stage.script_errors() == []
     assert room_id > 0
+
+
+def test_solo_typing_through_a_network_cut_and_a_refused_step(stage):
+    """Offline, the learner's text for two positions stays on the device, moving on to the
+    recommendation is held back, and everything is saved once the network is back."""
+    a = stage.actor("offline", width=1366)
+    page = a.page
+    page.goto("/")
+    page.get_by_role("button", name="Start alone").click()
+    page.wait_for_selector(".solo-steps")
+    room_id = int(re.search(r"/rooms/(\d+)/", page.url).group(1))
+    status = page.locator("#save-status")
+    step(page, "Arguments: Restricted")
+    saved(page)
+    a.context.set_offline(True)
+    expect(status).to_have_text(re.compile(r"^Offline — "))
+    page.locator(".my-case textarea").first.fill(OPEN_ARGS[0])
+    step(page, "Risk: Open weights")
+    page.locator(".my-case textarea").first.fill(RISK)
+    expect(status).to_have_text("Offline — 2 changes kept on this device")
+    page.locator(".solo-steps").get_by_role("button", name=re.compile("Recommendation")).click()
+    expect(page.locator(".form-error")).to_contain_text("You are offline")
+    expect(page.locator(".solo-steps [aria-current=step]")).to_contain_text("Risk: Open weights")
+    a.context.set_offline(False)
+    expect(status).to_have_text("Saved", timeout=15_000)
+    body = page.context.request.get(f"/rooms/{room_id}/record.md").text()
+    assert OPEN_ARGS[0] in body and RISK in body
+    assert body.index("## Restricted open-weight release") < body.index(OPEN_ARGS[0])
+    assert stage.script_errors() == []
