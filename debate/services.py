@@ -1107,6 +1107,7 @@ def solo_start(*, scenario_id: Any, display_name: Any = "") -> SoloStart:
         )
     token = secrets.token_urlsafe(24)
     pin = "".join(secrets.choice("0123456789") for _digit in range(SOLO_PIN_DIGITS))
+    pin_hash = make_password(pin)  # slow on purpose: outside the transaction
     for _attempt in range(20):
         try:
             with transaction.atomic():
@@ -1119,7 +1120,7 @@ def solo_start(*, scenario_id: Any, display_name: Any = "") -> SoloStart:
                     phase=Phase.DRAFTING,
                     assignment_method=AssignmentMethod.MANUAL,
                     solo_token_hash=solo_token_hash(token),
-                    solo_pin_hash=make_password(pin),
+                    solo_pin_hash=pin_hash,
                 )
                 member = Member.objects.create(
                     room=room,
@@ -1178,25 +1179,21 @@ def solo_resume_by_pin(*, code: Any, pin: Any) -> Member:
                 _("Too many wrong PINs: this room's PIN is locked for a while. Use your link."),
                 code="pin_locked",
             )
-        ok = (
-            pin.isdigit()
-            and len(pin) == SOLO_PIN_DIGITS
-            and check_password(pin, room.solo_pin_hash)
-        )
-        if not ok:
-            room.solo_pin_failures += 1
-            if room.solo_pin_failures >= SOLO_PIN_MAX_FAILURES:
-                room.solo_pin_failures = 0
-                room.solo_pin_locked_until = now + SOLO_PIN_LOCK
-            room.save(update_fields=["solo_pin_failures", "solo_pin_locked_until"])
-    if not ok:
-        # Outside the atomic block: the failure count is committed, the answer is a refusal.
+        # Count the try before checking it: the check is slow (the password hasher) and runs
+        # outside the lock, and parallel guesses must not get past the limit meanwhile.
+        room.solo_pin_failures += 1
+        if room.solo_pin_failures >= SOLO_PIN_MAX_FAILURES:
+            room.solo_pin_failures = 0
+            room.solo_pin_locked_until = now + SOLO_PIN_LOCK
+        room.save(update_fields=["solo_pin_failures", "solo_pin_locked_until"])
+        pin_hash = room.solo_pin_hash
+    if not (pin.isdigit() and len(pin) == SOLO_PIN_DIGITS and check_password(pin, pin_hash)):
         raise wrong
     with transaction.atomic():
         room = room_lock(room_id=room_id)
-        if room.solo_pin_failures:
-            room.solo_pin_failures = 0
-            room.save(update_fields=["solo_pin_failures"])
+        room.solo_pin_failures = 0
+        room.solo_pin_locked_until = None
+        room.save(update_fields=["solo_pin_failures", "solo_pin_locked_until"])
         member = room.members.order_by("joined_at").first()
     if member is None:
         raise wrong
