@@ -136,8 +136,6 @@ function go(ctx, step) {
   remember(snap, step);
   ctx.announce(`Step: ${step.label}`);
   ctx.render();
-  const current = document.querySelector(".solo-steps .current");
-  if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "center" });
   const heading = document.getElementById("solo-step-h");
   if (heading) heading.focus({ preventScroll: false });
 }
@@ -251,7 +249,9 @@ export function renderSolo(ctx) {
   const step = currentStep(ctx, steps);
   remember(snap, step); // stay on this step while events arrive
   const index = steps.indexOf(step);
-  app.append(renderNav(ctx, steps, step));
+  const nav = renderNav(ctx, steps, step);
+  app.append(nav);
+  keepCurrentStepInView(nav);
   const main = h("div", { class: "solo-main" });
   if (step.kind === "warmup") {
     main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Warm-up check"), renderWarmup(ctx));
@@ -271,6 +271,16 @@ export function renderSolo(ctx) {
     prev ? h("button", { type: "button", class: "button secondary", id: "solo-prev", onclick: () => go(ctx, prev) }, `← ${prev.label}`) : null,
     next ? h("button", { type: "button", class: "button primary", id: "solo-next", onclick: () => go(ctx, next) }, `${next.label} →`) : null));
   app.append(h("div", { class: "solo-grid" }, main, renderBalance(ctx)));
+}
+
+function keepCurrentStepInView(nav) {
+  // Phones scroll the steps sideways; every render rebuilds them, so put the current one in view
+  // (the list scrolls, never the page).
+  const list = nav.querySelector("ol");
+  const current = nav.querySelector(".current");
+  if (!list || !current || list.scrollWidth <= list.clientWidth) return;
+  const offset = current.getBoundingClientRect().left - list.getBoundingClientRect().left;
+  list.scrollLeft += offset - 16;
 }
 
 function bindCopy() {
