@@ -250,6 +250,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             rationale=message["rationale"],
             revisit_condition=message["revisit_condition"],
             base_version=message["base_version"],
+            member_id=self.member_id,
         )
         await self._ack(message, result)
 
@@ -301,6 +302,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
         service, fields = FACILITATOR_ACTIONS[message["type"]]
         arguments = {name: message.get(name) for name in fields}
         await database_sync_to_async(service)(room_id=self.room_id, actor=self.user, **arguments)
+
+    async def handle_warmup_submit(self, message: dict[str, Any]) -> None:
+        attempt = await database_sync_to_async(services.warmup_submit)(
+            room_id=self.room_id,
+            member_id=self.member_id,
+            client_id=message["client_id"],
+            answers=message["answers"],
+        )
+        await self.send_json(
+            {
+                "type": "ack",
+                "request_type": message["type"],
+                "client_id": message["client_id"],
+                "id": attempt.pk,
+                "score": attempt.score,
+                "total": attempt.total,
+            }
+        )
+
+    async def handle_solo_step(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.solo_phase_set)(
+            room_id=self.room_id, member_id=self.member_id, to_phase=message["to"]
+        )
 
     async def _ack(self, message: dict[str, Any], result: services.SaveResult) -> None:
         await self.send_json(
@@ -364,6 +388,8 @@ HANDLERS: dict[str, Handler] = {
     "phase.advance": RoomConsumer.handle_phase_advance,
     "positions.assign": RoomConsumer.handle_positions_assign,
     "member.move": RoomConsumer.handle_member_move,
+    "warmup.submit": RoomConsumer.handle_warmup_submit,
+    "solo.step": RoomConsumer.handle_solo_step,
 }
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 

@@ -49,6 +49,7 @@ PHASE_CHANGED = "phase.changed"
 ROOM_SETTINGS = "room.settings"  # lock, announcement, timer, round, assignment
 FACILITATORS_CHANGED = "facilitators.changed"
 RECOMMENDATION_UPDATED = "recommendation.updated"
+WARMUP_ATTEMPTED = "warmup.attempted"  # to the member and the facilitators
 TICK = "tick"
 
 

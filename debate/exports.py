@@ -74,6 +74,8 @@ def record_markdown(*, record: RoomRecord) -> str:
     rounds = list(range(1, room.round + 1))
     for position in record.positions:
         members = record.members_by_position.get(position.pk, [])
+        if room.is_solo:  # the learner argued every position
+            members = [m for group in record.members_by_position.values() for m in group]
         names = ", ".join(md_escape(record.name(m.pk)) for m in members) or "no members"
         team_label = "Team now" if len(rounds) > 1 else "Team"
         lines += [f"## {md_escape(position.name)}", "", f"{team_label}: {names}", ""]
@@ -106,3 +108,21 @@ def record_markdown(*, record: RoomRecord) -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def warmup_markdown(*, summary: dict, names: dict[int, str]) -> str:
+    """The warm-up check's results (selectors.warmup_summary) as a record section; empty when
+    nobody tried it."""
+    if not summary["members"]:
+        return ""
+    lines = ["", "## Warm-up check", "", "Per argument, at each member's latest try:", ""]
+    for number, item in enumerate(summary["items"], start=1):
+        lines.append(f"{number}. {md_escape(item['text'])} — {item['right']} of {item['of']} right")
+    lines += ["", "| Member | Latest | Best | Tries |", "| --- | --- | --- | --- |"]
+    for row in summary["members"]:
+        name = md_escape(names.get(row["member_id"], "—"))
+        total = row["total"]
+        lines.append(
+            f"| {name} | {row['latest']}/{total} | {row['best']}/{total} | {row['tries']} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -74,3 +74,39 @@ class RoomCreateForm(forms.Form):
         if (classes is None or not classes.exists()) and not self.data.get("classgroup"):
             del self.fields["classgroup"]  # no classes yet: nothing to choose (a posted id
             # stays, and fails validation as a choice not offered)
+
+
+class SoloStartForm(forms.Form):
+    scenario = forms.ModelChoiceField(
+        label=_("Scenario"), queryset=Scenario.objects.all(), empty_label=None
+    )
+    display_name = forms.CharField(
+        label=_("Your name (optional)"),
+        max_length=40,
+        required=False,
+        help_text=_("Shown on your record. No account needed."),
+        widget=forms.TextInput(attrs={"autocomplete": "nickname"}),
+    )
+
+
+class SoloResumeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Room code"),
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "class": "code-input",
+            }
+        ),
+    )
+    pin = forms.CharField(
+        label=_("PIN"),
+        max_length=12,
+        help_text=_("The six digits you were shown when you started."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "class": "code-input"}
+        ),
+    )

@@ -20,6 +20,9 @@ class Scenario(models.Model):
     recommendation_guidance = models.TextField(blank=True)
     revisit_guidance = models.TextField(blank=True)
     is_builtin = models.BooleanField(default=False)
+    # The warm-up check (a matching exercise) as data: {"intro", "items": [{"key", "text",
+    # "answer", "explanation"}], "reasons": [{"key", "text"}]}. Empty: no warm-up.
+    warmup = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -67,9 +70,21 @@ class AssignmentMethod(models.TextChoices):
 
 class Room(models.Model):
     scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="rooms")
+    # A solo room (one learner, no account) has no owner; every other room has one.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rooms"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="rooms",
+        null=True,
+        blank=True,
     )
+    is_solo = models.BooleanField(default=False)
+    # Solo rooms: the resume link's token and the PIN, stored as hashes only; failed PIN
+    # attempts lock the PIN for a while (debate.services.solo_resume_by_pin).
+    solo_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    solo_pin_hash = models.CharField(max_length=128, blank=True)
+    solo_pin_failures = models.PositiveSmallIntegerField(default=0)
+    solo_pin_locked_until = models.DateTimeField(null=True, blank=True)
     title = models.CharField(max_length=120)
     code = models.CharField(max_length=8, db_index=True)
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.LOBBY)
@@ -116,6 +131,10 @@ class Room(models.Model):
                 fields=["code"],
                 condition=~Q(phase="closed"),
                 name="room_code_unique_while_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_solo=True) | Q(owner__isnull=False),
+                name="room_owner_unless_solo",
             ),
         ]
 
@@ -248,3 +267,29 @@ class Recommendation(models.Model):
     @property
     def is_complete(self) -> bool:
         return bool(self.decision_id and self.rationale.strip() and self.revisit_condition.strip())
+
+
+class WarmupAttempt(models.Model):
+    """One try at the warm-up check by one member: what they chose and how it scored."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="warmup_attempts")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="warmup_attempts")
+    # item key -> chosen reason key
+    answers = models.JSONField(default=dict)
+    # item key -> whether the choice was right
+    results = models.JSONField(default=dict)
+    score = models.PositiveSmallIntegerField()
+    total = models.PositiveSmallIntegerField()
+    client_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "client_id"], name="warmup_attempt_client_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.score}/{self.total}"

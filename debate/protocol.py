@@ -32,6 +32,7 @@ _OPTIONAL_INT = (int, type(None))
 _OPTIONAL_STR = (str, type(None))
 _BOOL = (bool,)
 _OPTIONAL_BOOL = (bool, type(None))
+_OBJECT = (dict,)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "revisit_condition": Field(_STR),
         "base_version": Field(_INT),
     },
+    # the warm-up check (members) and the solo learner's steps
+    "warmup.submit": {"client_id": Field(_STR), "answers": Field(_OBJECT)},
+    "solo.step": {"to": Field(_STR)},
 }
 
 

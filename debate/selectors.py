@@ -17,7 +17,16 @@ from django.utils import timezone
 
 from classroom.models import ClassGroup
 
-from .models import Draft, Feedback, Member, Phase, Position, Recommendation, Room
+from .models import (
+    Draft,
+    Feedback,
+    Member,
+    Phase,
+    Position,
+    Recommendation,
+    Room,
+    WarmupAttempt,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -54,7 +63,7 @@ def rooms_for_facilitator(*, user: AbstractBaseUser) -> QuerySet[Room]:
 
 
 def facilitator_names(*, room: Room) -> list[str]:
-    names = [room.owner.get_username()]
+    names = [room.owner.get_username()] if room.owner_id else []
     names += [u.get_username() for u in room.cofacilitators.order_by("username")]
     return names
 
@@ -280,6 +289,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
             "code": room.code,
             "title": room.title,
             "phase": room.phase,
+            "is_solo": room.is_solo,
             **room_settings_payload(room),
         },
         "scenario": {
@@ -312,6 +322,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
         "feedback": [feedback_payload(f) for f in feedback],
         "facilitators": facilitator_names(room=room) if viewer.is_facilitator else [],
         "recommendation": recommendation_payload(rec),
+        **warmup_snapshot(viewer=current),
     }
 
 
@@ -367,3 +378,88 @@ def room_record(*, room: Room, viewer: Viewer | None = None) -> RoomRecord:
         names=names,
         for_facilitator=for_facilitator,
     )
+
+
+# --- warm-up check --------------------------------------------------------------------------
+
+
+def warmup_public(scenario: Any) -> dict[str, Any] | None:
+    """The exercise as learners see it: the arguments and the reasons, not the answers."""
+    warmup = scenario.warmup or {}
+    if not warmup.get("items"):
+        return None
+    return {
+        "intro": warmup.get("intro", ""),
+        "items": [{"key": i["key"], "text": i["text"]} for i in warmup["items"]],
+        "reasons": [{"key": r["key"], "text": r["text"]} for r in warmup.get("reasons", [])],
+    }
+
+
+def warmup_attempt_payload(attempt: WarmupAttempt) -> dict[str, Any]:
+    """One scored try: per item whether it was right, and for right ones why (the feedback)."""
+    explanations = {
+        i["key"]: i.get("explanation", "")
+        for i in (attempt.room.scenario.warmup or {}).get("items", [])
+    }
+    return {
+        "id": attempt.pk,
+        "member_id": attempt.member_id,
+        "answers": attempt.answers,
+        "results": attempt.results,
+        "explanations": {k: explanations.get(k, "") for k, ok in attempt.results.items() if ok},
+        "score": attempt.score,
+        "total": attempt.total,
+        "client_id": attempt.client_id,
+        "created_at": attempt.created_at.isoformat() if attempt.created_at else None,
+    }
+
+
+def warmup_snapshot(*, viewer: Viewer) -> dict[str, Any]:
+    """The exercise, and the attempts this viewer may see: their own, or (facilitators) all."""
+    room = viewer.room
+    public = warmup_public(room.scenario)
+    if public is None:
+        return {"warmup": None, "warmup_attempts": []}
+    attempts = WarmupAttempt.objects.filter(room=room).select_related("room__scenario")
+    if not viewer.is_facilitator:
+        member_id = viewer.member.pk if viewer.member else None
+        attempts = attempts.filter(member_id=member_id)
+    return {
+        "warmup": public,
+        "warmup_attempts": [warmup_attempt_payload(a) for a in attempts],
+    }
+
+
+def warmup_summary(*, room: Room) -> dict[str, Any]:
+    """The class's results for the record: per item the share right at each member's latest try,
+    and per member their latest and best scores."""
+    public = warmup_public(room.scenario)
+    if public is None:
+        return {"items": [], "members": []}
+    latest: dict[int, WarmupAttempt] = {}
+    best: dict[int, int] = {}
+    tries: dict[int, int] = {}
+    for a in WarmupAttempt.objects.filter(room=room).order_by("created_at", "id"):
+        latest[a.member_id] = a
+        best[a.member_id] = max(best.get(a.member_id, 0), a.score)
+        tries[a.member_id] = tries.get(a.member_id, 0) + 1
+    items = [
+        {
+            "key": item["key"],
+            "text": item["text"],
+            "right": sum(1 for a in latest.values() if a.results.get(item["key"])),
+            "of": len(latest),
+        }
+        for item in public["items"]
+    ]
+    members = [
+        {
+            "member_id": member_id,
+            "latest": a.score,
+            "best": best[member_id],
+            "total": a.total,
+            "tries": tries[member_id],
+        }
+        for member_id, a in latest.items()
+    ]
+    return {"items": items, "members": members}

@@ -6,8 +6,10 @@ then emits its event (delivered after commit by debate.events). Errors are debat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, Q, Value, When
@@ -40,6 +43,7 @@ from .models import (
     Recommendation,
     Room,
     Scenario,
+    WarmupAttempt,
 )
 
 User = AbstractBaseUser | AnonymousUser
@@ -65,6 +69,14 @@ def room_lock(*, room_id: int) -> Room:
 def _require_facilitator(room: Room, user: User) -> None:
     if not selectors.room_is_facilitator(room=room, user=user):
         raise Forbidden(_("Only the room's facilitator can do that."))
+
+
+def _require_chair(room: Room, user: User, member_id: int | None) -> None:
+    """The facilitators chair a group room; the learner chairs their own solo room."""
+    if room.is_solo and member_id is not None:
+        _solo_member(room, member_id)
+        return
+    _require_facilitator(room, user)
 
 
 def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = False) -> str:
@@ -120,19 +132,22 @@ def scenario_install_with(
 ) -> Any:
     """The installer proper, taking the model classes so that the data migration can pass its
     historical models."""
+    defaults = {
+        "title": data["title"],
+        "question": data["question"],
+        "briefing": data["briefing"],
+        "argument_slots": data.get("argument_slots", 3),
+        "risk_slots": data.get("risk_slots", 1),
+        "revisit_months": data.get("revisit_months", 6),
+        "recommendation_guidance": data.get("recommendation_guidance", ""),
+        "revisit_guidance": data.get("revisit_guidance", ""),
+        "is_builtin": builtin,
+    }
+    # Historical models of migrations before 0005 have no warm-up field.
+    if any(f.name == "warmup" for f in scenario_model._meta.get_fields()):
+        defaults["warmup"] = data.get("warmup", {})
     scenario, _created = scenario_model.objects.update_or_create(
-        slug=data["slug"],
-        defaults={
-            "title": data["title"],
-            "question": data["question"],
-            "briefing": data["briefing"],
-            "argument_slots": data.get("argument_slots", 3),
-            "risk_slots": data.get("risk_slots", 1),
-            "revisit_months": data.get("revisit_months", 6),
-            "recommendation_guidance": data.get("recommendation_guidance", ""),
-            "revisit_guidance": data.get("revisit_guidance", ""),
-            "is_builtin": builtin,
-        },
+        slug=data["slug"], defaults=defaults
     )
     for order, pos in enumerate(data["positions"]):
         position_model.objects.update_or_create(
@@ -213,7 +228,7 @@ def member_join(*, code: str, display_name: str, student: Student | None = None)
     normalized = join_code_normalize(code or "")
     room_id = (
         Room.objects.exclude(phase=Phase.CLOSED)
-        .filter(code=normalized)
+        .filter(code=normalized, is_solo=False)
         .values_list("pk", flat=True)
         .first()
     )
@@ -572,9 +587,12 @@ def draft_save(
             draft.version = 1
             draft.save()
         # A hidden draft (edited by a facilitator) reaches its author and the facilitators only.
+        # A solo room has one learner, who holds every position (on all their devices).
         audience = (
             Audience.member(draft.author_id) if draft.hidden else Audience.team(draft.position_id)
         )
+        if room.is_solo:
+            audience = Audience.room()
         seq = events.emit(
             room,
             events.DRAFT_UPDATED,
@@ -593,9 +611,14 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
             _("The facilitator has muted you: you can read, but not write, for now."),
             code="muted",
         )
-    if member.position_id is None:
+    if room.is_solo:
+        # The solo learner holds every position: the message names the one written for.
+        writing_for = _position_in_room(room, position_id).pk
+    elif member.position_id is None:
         raise WrongPhase(_("You have no position yet; wait for the facilitator to assign one."))
-    if position_id is not None and position_id != member.position_id:
+    else:
+        writing_for = member.position_id
+    if not room.is_solo and position_id is not None and position_id != member.position_id:
         raise Conflict(
             _("You have moved to another position; this text was not saved there."),
             code="position_changed",
@@ -609,13 +632,13 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
             _("slot must be a number from 1 to %(limit)d.") % {"limit": limit}, field="slot"
         )
     draft = Draft.objects.filter(
-        author=member, position_id=member.position_id, round=room.round, kind=kind, slot=slot
+        author=member, position_id=writing_for, round=room.round, kind=kind, slot=slot
     ).first()
     if draft is None:
         draft = Draft(
             room=room,
             author=member,
-            position_id=member.position_id,
+            position_id=writing_for,
             round=room.round,
             kind=kind,
             slot=slot,
@@ -645,12 +668,14 @@ def recommendation_save(
     rationale: Any,
     revisit_condition: Any,
     base_version: Any,
+    member_id: int | None = None,
 ) -> SaveResult:
     """The chair records the committee's recommendation. Partial saves are allowed while
-    writing; closing the room requires all three parts (phase_advance)."""
+    writing; closing the room requires all three parts (phase_advance). The chair is a
+    facilitator, or in a solo room its learner (`member_id`)."""
     with transaction.atomic():
         room = room_lock(room_id=room_id)
-        _require_facilitator(room, actor)
+        _require_chair(room, actor, member_id)
         if room.phase != Phase.RECOMMENDATION:
             raise WrongPhase(
                 _("The recommendation is written in the recommendation phase."), phase=room.phase
@@ -1124,3 +1149,233 @@ def rooms_archive_stale(*, days: int | None = None, now: Any = None) -> list[int
         .values_list("pk", flat=True)
     )
     return [room_id for room_id in list(stale) if room_archive(room_id=room_id, now=now)]
+
+
+# --- solo rooms -----------------------------------------------------------------------------
+
+SOLO_PIN_DIGITS = 6
+SOLO_PIN_MAX_FAILURES = 5
+SOLO_PIN_LOCK = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SoloStart:
+    """A new solo room and the secrets that bring its learner back: shown once, stored hashed."""
+
+    room: Room
+    member: Member
+    token: str
+    pin: str
+
+
+def solo_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def solo_start(*, scenario_id: Any, display_name: Any = "") -> SoloStart:
+    """Start a solo room: no account, one learner who holds every position. The room starts in
+    drafting (there is nobody to wait for in a lobby)."""
+    if not _is_int(scenario_id):
+        raise Invalid(_("Please choose a scenario."), field="scenario")
+    scenario = Scenario.objects.filter(pk=scenario_id).first()
+    if scenario is None or not scenario.positions.exists():
+        raise NotFound(_("No such scenario."), field="scenario")
+    if not isinstance(display_name, str):
+        raise Invalid(_("The name must be text."), field="display_name")
+    name = " ".join(display_name.split()) or _("Solo learner")
+    if len(name) > DISPLAY_NAME_MAX:
+        raise Invalid(
+            _("Display names can be at most %(limit)d characters.") % {"limit": DISPLAY_NAME_MAX},
+            code="too_long",
+            field="display_name",
+        )
+    token = secrets.token_urlsafe(24)
+    pin = "".join(secrets.choice("0123456789") for _digit in range(SOLO_PIN_DIGITS))
+    pin_hash = make_password(pin)  # slow on purpose: outside the transaction
+    for _attempt in range(20):
+        try:
+            with transaction.atomic():
+                room = Room.objects.create(
+                    scenario=scenario,
+                    owner=None,
+                    is_solo=True,
+                    title=scenario.title,
+                    code=join_code_generate(),
+                    phase=Phase.DRAFTING,
+                    assignment_method=AssignmentMethod.MANUAL,
+                    solo_token_hash=solo_token_hash(token),
+                    solo_pin_hash=pin_hash,
+                )
+                member = Member.objects.create(
+                    room=room,
+                    display_name=name,
+                    position=scenario.positions.first(),
+                    code_name=_code_name_for(room),
+                )
+                return SoloStart(room=room, member=member, token=token, pin=pin)
+        except IntegrityError:
+            continue  # the code is taken by another open room; draw again
+    raise Conflict(_("Could not start a solo room just now; please try again."))
+
+
+def _solo_member(room: Room, member_id: Any) -> Member:
+    if not room.is_solo:
+        raise Forbidden(_("Only a solo room's learner can do that."), code="not_solo")
+    member = Member.objects.filter(pk=member_id, room=room, removed_at__isnull=True).first()
+    if member is None:
+        raise Forbidden(_("You are not the learner of this room."))
+    return member
+
+
+def solo_resume_by_token(*, token: Any) -> Member:
+    """The member behind a resume link. Closed rooms resume too (to read and download)."""
+    if not isinstance(token, str) or not (16 <= len(token) <= 64):
+        raise NotFound(_("This resume link is not valid."))
+    room = Room.objects.filter(is_solo=True, solo_token_hash=solo_token_hash(token)).first()
+    member = room.members.order_by("joined_at").first() if room else None
+    if member is None:
+        raise NotFound(_("This resume link is not valid."))
+    return member
+
+
+def solo_resume_by_pin(*, code: Any, pin: Any) -> Member:
+    """Resume an open solo room by its code and PIN. After SOLO_PIN_MAX_FAILURES wrong PINs the
+    room's PIN is locked for SOLO_PIN_LOCK (the resume link still works); a right PIN clears the
+    count. Wrong code and wrong PIN get the same answer."""
+    wrong = Forbidden(_("That code and PIN do not match an open solo room."), code="wrong_pin")
+    if not isinstance(code, str) or not isinstance(pin, str):
+        raise wrong
+    normalized = join_code_normalize(code)
+    pin = pin.strip()
+    room_id = (
+        Room.objects.filter(is_solo=True, code=normalized)
+        .exclude(phase=Phase.CLOSED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if room_id is None:
+        raise wrong
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        now = timezone.now()
+        if room.solo_pin_locked_until and room.solo_pin_locked_until > now:
+            raise Forbidden(
+                _("Too many wrong PINs: this room's PIN is locked for a while. Use your link."),
+                code="pin_locked",
+            )
+        # Count the try before checking it: the check is slow (the password hasher) and runs
+        # outside the lock, and parallel guesses must not get past the limit meanwhile.
+        room.solo_pin_failures += 1
+        if room.solo_pin_failures >= SOLO_PIN_MAX_FAILURES:
+            room.solo_pin_failures = 0
+            room.solo_pin_locked_until = now + SOLO_PIN_LOCK
+        room.save(update_fields=["solo_pin_failures", "solo_pin_locked_until"])
+        pin_hash = room.solo_pin_hash
+    if not (pin.isdigit() and len(pin) == SOLO_PIN_DIGITS and check_password(pin, pin_hash)):
+        raise wrong
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        room.solo_pin_failures = 0
+        room.solo_pin_locked_until = None
+        room.save(update_fields=["solo_pin_failures", "solo_pin_locked_until"])
+        member = room.members.order_by("joined_at").first()
+    if member is None:
+        raise wrong
+    return member
+
+
+SOLO_STEP_PHASES = (Phase.DRAFTING, Phase.RECOMMENDATION, Phase.CLOSED)
+
+
+def solo_phase_set(*, room_id: int, member_id: int | None, to_phase: Any) -> Room:
+    """The solo learner moves between writing their cases (drafting) and the recommendation, in
+    either direction, and finishes (closed) once the recommendation is complete. A closed room
+    stays closed."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _solo_member(room, member_id)
+        if to_phase not in SOLO_STEP_PHASES:
+            raise Invalid(_("Unknown step."), field="to")
+        if room.phase == Phase.CLOSED:
+            raise WrongPhase(_("This room is finished."), phase=room.phase)
+        if room.phase == to_phase:
+            return room
+        if to_phase == Phase.CLOSED:
+            if room.phase != Phase.RECOMMENDATION:
+                raise WrongPhase(_("Finish from the recommendation step."), phase=room.phase)
+            rec = Recommendation.objects.filter(room=room).first()
+            if rec is None or not rec.is_complete:
+                raise Invalid(
+                    _(
+                        "The recommendation needs a decision, a rationale and a revisit condition "
+                        "before you finish."
+                    ),
+                    code="recommendation_incomplete",
+                )
+            room.closed_at = timezone.now()
+        room.phase = to_phase
+        room.save(update_fields=["phase", "closed_at"])
+        events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
+    return room
+
+
+# --- warm-up check --------------------------------------------------------------------------
+
+WARMUP_PHASES = (Phase.LOBBY, Phase.DRAFTING)
+WARMUP_ATTEMPTS_MAX = 50
+
+
+def warmup_submit(
+    *, room_id: int, member_id: int | None, client_id: Any, answers: Any
+) -> WarmupAttempt:
+    """Score one try at the scenario's matching exercise. Every item needs a reason; a resend
+    (same client id) returns the attempt already stored. The member receives their feedback and
+    the facilitators the result."""
+    client_id = _clean_client_id(client_id)
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if member_id is None:
+            raise Forbidden(_("Only members take the warm-up check."))
+        member = Member.objects.filter(pk=member_id, room=room, removed_at__isnull=True).first()
+        if member is None:
+            raise Forbidden(_("You are not a member of this room."))
+        warmup = room.scenario.warmup or {}
+        items = warmup.get("items") or []
+        if not items:
+            raise NotFound(_("This scenario has no warm-up check."), code="no_warmup")
+        previous = WarmupAttempt.objects.filter(member=member, client_id=client_id).first()
+        if previous is not None:
+            return previous
+        if room.phase not in WARMUP_PHASES:
+            raise WrongPhase(
+                _("The warm-up check is done before and during drafting."), phase=room.phase
+            )
+        if not isinstance(answers, dict):
+            raise Invalid(_("answers must be an object."), field="answers")
+        item_keys = [item["key"] for item in items]
+        reason_keys = {reason["key"] for reason in warmup.get("reasons") or []}
+        if set(answers) != set(item_keys):
+            raise Invalid(
+                _("Choose a reason for every argument."), code="incomplete", field="answers"
+            )
+        if any(value not in reason_keys for value in answers.values()):
+            raise Invalid(_("Unknown reason."), field="answers")
+        if member.warmup_attempts.count() >= WARMUP_ATTEMPTS_MAX:
+            raise Conflict(_("That is enough tries for this check."), code="too_many_attempts")
+        results = {item["key"]: answers[item["key"]] == item["answer"] for item in items}
+        attempt = WarmupAttempt.objects.create(
+            room=room,
+            member=member,
+            answers={key: answers[key] for key in item_keys},
+            results=results,
+            score=sum(results.values()),
+            total=len(items),
+            client_id=client_id,
+        )
+        events.emit(
+            room,
+            events.WARMUP_ATTEMPTED,
+            {"attempt": selectors.warmup_attempt_payload(attempt)},
+            audience=Audience.member(member.pk),
+        )
+    return attempt

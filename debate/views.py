@@ -10,6 +10,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -23,7 +24,7 @@ from classroom.identity import member_id_for, member_remember
 
 from . import exports, selectors, services
 from .errors import DomainError
-from .forms import JoinForm, RoomCreateForm
+from .forms import JoinForm, RoomCreateForm, SoloResumeForm, SoloStartForm
 from .models import AssignmentMethod, Phase, Room
 
 
@@ -56,7 +57,9 @@ def home(request: HttpRequest) -> HttpResponse:
                 "classes": classroom_selectors.classes_for_facilitator(user=request.user),
             },
         )
-    return render(request, "debate/home.html", {"form": JoinForm()})
+    return render(
+        request, "debate/home.html", {"form": JoinForm(), "solo_form": SoloStartForm(prefix="solo")}
+    )
 
 
 @login_required
@@ -136,6 +139,9 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         member_id=member_id_for(session=request.session, room_id=room_id),
     )
     if viewer is None:
+        if Room.objects.filter(pk=room_id, is_solo=True).exists():
+            messages.info(request, _("Resume your solo room with its link, or its code and PIN."))
+            return redirect("debate:solo_resume")
         if Room.objects.filter(pk=room_id).exclude(phase=Phase.CLOSED).exists():
             messages.info(request, _("Join the room with its code and your name."))
             return redirect("debate:join")
@@ -152,10 +158,12 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "presentUrl": reverse("debate:room_present", args=[viewer.room.pk]),
         "maxDraftChars": settings.QUORUM["MAX_DRAFT_CHARS"],
         "maxRecommendationChars": settings.QUORUM["MAX_RECOMMENDATION_CHARS"],
+        "solo": viewer.room.is_solo,
     }
-    return render(
-        request, "debate/room.html", {"room": viewer.room, "viewer": viewer, "config": config}
-    )
+    context = {"room": viewer.room, "viewer": viewer, "config": config}
+    if viewer.room.is_solo:
+        context.update(_solo_context(request, viewer.room))
+    return render(request, "debate/room.html", context)
 
 
 def _join_url(request: HttpRequest, room: Room) -> str:
@@ -190,10 +198,14 @@ def room_present(request: HttpRequest, room_id: int) -> HttpResponse:
 @require_GET
 def room_export_md(request: HttpRequest, room_id: int) -> HttpResponse:
     viewer = _viewer_or_404(request, room_id)
-    if not viewer.is_facilitator and viewer.room.phase != Phase.CLOSED:
+    solo = viewer.room.is_solo
+    if not viewer.is_facilitator and not solo and viewer.room.phase != Phase.CLOSED:
         raise Http404(_("The record can be downloaded once the room is closed."))
     record = selectors.room_record(room=viewer.room, viewer=viewer)
     body = exports.record_markdown(record=record)
+    if viewer.is_facilitator or solo:
+        summary = selectors.warmup_summary(room=viewer.room)
+        body += exports.warmup_markdown(summary=summary, names=record.names)
     response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
     filename = f"quorum-{viewer.room.code.lower()}-record.md"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -242,3 +254,99 @@ async def _channel_layer_round_trip() -> None:
     # every health check would leave a subscription behind (channels_redis has no delete_channel).
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(layer.receive(channel), timeout=0.01)
+
+
+# --- solo rooms -----------------------------------------------------------------------------
+
+SOLO_TOKENS_KEY = "quorum.solo_tokens"
+SOLO_PIN_ONCE_KEY = "quorum.solo_pin_once"
+# Wrong PINs per client address, across rooms (each room also locks itself after a few).
+SOLO_PIN_IP_LIMIT = 20
+SOLO_PIN_IP_WINDOW_SECONDS = 15 * 60
+
+
+def _solo_context(request: HttpRequest, room: Room) -> dict:
+    """The resume link (if this session holds it) and the PIN (only right after starting)."""
+    token = request.session.get(SOLO_TOKENS_KEY, {}).get(str(room.pk))
+    pin_once = request.session.get(SOLO_PIN_ONCE_KEY, {})
+    pin = pin_once.pop(str(room.pk), None)
+    if pin is not None:
+        request.session[SOLO_PIN_ONCE_KEY] = pin_once
+    link = (
+        request.build_absolute_uri(reverse("debate:solo_resume_link", args=[token]))
+        if token
+        else None
+    )
+    return {"solo_link": link, "solo_pin": pin}
+
+
+def _solo_enter(request: HttpRequest, member, token: str | None = None) -> HttpResponse:
+    member_remember(session=request.session, room_id=member.room_id, member_id=member.pk)
+    if token:
+        tokens = dict(request.session.get(SOLO_TOKENS_KEY, {}))
+        tokens[str(member.room_id)] = token
+        request.session[SOLO_TOKENS_KEY] = tokens
+    return redirect("debate:room", room_id=member.room_id)
+
+
+@require_POST
+def solo_start(request: HttpRequest) -> HttpResponse:
+    form = SoloStartForm(request.POST, prefix="solo")
+    if not form.is_valid():
+        messages.error(request, _("Please choose a scenario."))
+        return redirect("debate:home")
+    try:
+        started = services.solo_start(
+            scenario_id=form.cleaned_data["scenario"].pk,
+            display_name=form.cleaned_data["display_name"],
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("debate:home")
+    pins = dict(request.session.get(SOLO_PIN_ONCE_KEY, {}))
+    pins[str(started.room.pk)] = started.pin
+    request.session[SOLO_PIN_ONCE_KEY] = pins
+    return _solo_enter(request, started.member, started.token)
+
+
+@require_GET
+def solo_resume_link(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        member = services.solo_resume_by_token(token=token)
+    except DomainError as exc:
+        raise Http404(exc.message) from None
+    return _solo_enter(request, member, token)
+
+
+def _client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+@require_http_methods(["GET", "POST"])
+def solo_resume(request: HttpRequest) -> HttpResponse:
+    form = SoloResumeForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        key = f"quorum:solo-pin-failures:{_client_address(request)}"
+        if cache.get(key, 0) >= SOLO_PIN_IP_LIMIT:
+            form.add_error(None, _("Too many wrong PINs from this device. Try again later."))
+            status = 429
+        else:
+            try:
+                member = services.solo_resume_by_pin(
+                    code=form.cleaned_data["code"], pin=form.cleaned_data["pin"]
+                )
+            except DomainError as exc:
+                if exc.code == "wrong_pin":
+                    cache.add(key, 0, SOLO_PIN_IP_WINDOW_SECONDS)
+                    try:
+                        cache.incr(key)
+                    except ValueError:
+                        cache.set(key, 1, SOLO_PIN_IP_WINDOW_SECONDS)
+                form.add_error(None, exc.message)
+                status = 429 if exc.code == "pin_locked" else 403
+            else:
+                return _solo_enter(request, member)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "debate/solo_resume.html", {"form": form}, status=status)

@@ -4,6 +4,8 @@
 import { h, clear, words, newClientId } from "./dom.js";
 import { Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
+import { renderSolo, soloHint } from "./solo.js";
+import { applyWarmupEvent, renderWarmup, renderWarmupResults } from "./warmup.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -264,6 +266,9 @@ function applyEvent(event) {
     case "facilitators.changed":
       snap.facilitators = event.facilitators;
       break;
+    case "warmup.attempted":
+      applyWarmupEvent(snap, event);
+      break;
     default:
       break; // "tick" and unknown types only advance the sequence number
   }
@@ -294,6 +299,7 @@ function describeEvent(event) {
     case "room.settings": return "Room settings changed";
     case "facilitators.changed": return `Facilitators: ${event.facilitators.join(", ")}`;
     case "recommendation.updated": return "Recommendation saved";
+    case "warmup.attempted": return `${name(event.attempt.member_id)}: warm-up ${event.attempt.score}/${event.attempt.total}`;
     default: return null;
   }
 }
@@ -505,7 +511,7 @@ function reconcileOutbox() {
 
 function keepEntriesOfOtherPositions() {
   const me = state.snap && state.snap.me;
-  if (!me || me.role !== "member") return;
+  if (!me || me.role !== "member" || state.snap.room.is_solo) return; // solo: every position is theirs
   for (const entry of [...outbox.entries.values()]) {
     if (entry.target.startsWith("draft:") && Number(entry.target.split(":")[1]) !== me.position_id) {
       toConflict(entry, null, "moved");
@@ -604,6 +610,7 @@ function render() {
   clear(app);
   if (state.lastError) app.append(h("p", { class: "form-error", role: "alert" }, state.lastError));
   if (role === "facilitator") renderFacilitator();
+  else if (state.snap.room.is_solo) renderSolo(ctx);
   else renderMember();
   restoreFocus(focus);
 }
@@ -681,14 +688,15 @@ function renderBanner() {
   clear(bannerEl);
   bannerEl.dataset.phase = phase;
   bannerEl.append(
-    h("ol", { class: "phase-steps", "aria-label": "Phases" },
+    // A solo room has its own steps (solo.js); the group phases would only confuse.
+    state.snap.room.is_solo ? "" : h("ol", { class: "phase-steps", "aria-label": "Phases" },
       PHASES.map((p) =>
         h("li", {
           class: p === phase ? "current" : PHASES.indexOf(p) < PHASES.indexOf(phase) ? "done" : "",
           "aria-current": p === phase ? "step" : null,
         }, PHASE_LABELS[p]),
       )),
-    h("p", { class: "phase-hint" }, PHASE_HINTS[role][phase]),
+    h("p", { class: "phase-hint" }, state.snap.room.is_solo ? soloHint(phase) : PHASE_HINTS[role][phase]),
   );
   const room = state.snap.room;
   const timer = room.timer || {};
@@ -758,6 +766,7 @@ function renderMember() {
     app.append(h("p", { class: "notice", role: "status" }, "The facilitator has muted you: you can read everything, but not write for now."));
   }
   renderConflicts();
+  if (phase === "lobby" || phase === "drafting") app.append(renderWarmup(ctx) || "");
   const choosing = snap.room.assignment_method === "choice" && me.position_id === null;
   if (choosing && (phase === "lobby" || phase === "drafting")) app.append(renderChoice());
   if (phase === "lobby") {
@@ -1010,7 +1019,7 @@ function casesForRound(round) {
     const drafts = snap.drafts.filter((d) => d.position_id === pos.id && (d.round || 1) === round && d.text && d.text.trim());
     const args = drafts.filter((d) => d.kind === "argument").sort(draftOrder);
     const risks = drafts.filter((d) => d.kind === "risk");
-    const team = snap.members.filter((m) => m.position_id === pos.id).map((m) => m.display_name);
+    const team = snap.members.filter((m) => m.position_id === pos.id || snap.room.is_solo).map((m) => m.display_name);
     columns.append(h("article", { class: `column pos-${positionIndex(pos.id)}`, "aria-label": pos.name },
       h("h3", { class: "column-title" }, pos.name),
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
@@ -1049,7 +1058,7 @@ function renderFacilitator() {
   renderConflicts();
   if (phase === "recommendation") app.append(renderRecommendationEditor());
   if (phase === "closed") app.append(renderRecommendationView());
-  app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()));
+  app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()), renderWarmupResults(ctx) || "");
 }
 
 function renderControls() {
@@ -1392,6 +1401,13 @@ window.addEventListener("beforeunload", (event) => {
   // Everything is in localStorage already; warn only if changes have not reached the server.
   if (outbox.pendingCount() && !socket.isOpen()) event.preventDefault();
 });
+
+// What solo.js and warmup.js use of this page (they render into the same app and outbox).
+const ctx = {
+  state, config, socket, app, announce, showError, render, flush, makeEditor, draftTarget, serverItem,
+  editorValue, renderConflicts, renderRecommendationEditor, renderRecommendationView, renderColumns,
+  positionIndex, newClientId,
+};
 
 renderStatus();
 socket.start();

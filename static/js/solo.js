@@ -1,0 +1,308 @@
+// The solo learner's guided stepper: warm-up, each position's arguments in turn (the other
+// positions' drafts hidden unless the learner asks to see them), each position's risk, the
+// recommendation (the learner is the chair), then research. A balance check shows the thinner
+// side. Drafts go through room.js's outbox exactly as in group rooms.
+
+import { h, words } from "./dom.js";
+import { renderWarmup } from "./warmup.js";
+
+const DRAFTING_STEPS = new Set(["warmup", "args", "risk"]);
+let showOthers = false;
+let copyBound = false;
+
+function stepKey(roomId) {
+  return `quorum:solo-step:${roomId}`;
+}
+
+export function soloSteps(snap) {
+  const steps = [];
+  if (snap.warmup) steps.push({ id: "warmup", kind: "warmup", label: "Warm-up check" });
+  for (const p of snap.scenario.positions) steps.push({ id: `args:${p.id}`, kind: "args", position: p, label: `Arguments: ${p.short_name}` });
+  for (const p of snap.scenario.positions) steps.push({ id: `risk:${p.id}`, kind: "risk", position: p, label: `Risk: ${p.short_name}` });
+  steps.push({ id: "recommendation", kind: "recommendation", label: "Recommendation" });
+  steps.push({ id: "research", kind: "research", label: "Research" });
+  return steps;
+}
+
+function currentStep(ctx, steps) {
+  const snap = ctx.state.snap;
+  let saved = null;
+  try {
+    saved = localStorage.getItem(stepKey(snap.room.id));
+  } catch (err) {
+    saved = null;
+  }
+  let step = steps.find((s) => s.id === saved);
+  const inRecommendation = snap.room.phase === "recommendation";
+  // Another device may have moved the phase: follow it.
+  if (step && DRAFTING_STEPS.has(step.kind) === inRecommendation) step = null;
+  if (!step) {
+    if (inRecommendation) step = steps.find((s) => s.kind === "recommendation");
+    else if (snap.warmup && !(snap.warmup_attempts || []).length) step = steps[0];
+    else step = steps.find((s) => s.kind === "args" && filled(ctx, s.position.id, "argument") < snap.scenario.argument_slots)
+      || steps.find((s) => s.kind === "risk" && filled(ctx, s.position.id, "risk") < snap.scenario.risk_slots)
+      || steps.find((s) => s.kind === "args");
+  }
+  return step;
+}
+
+function remember(snap, step) {
+  try {
+    localStorage.setItem(stepKey(snap.room.id), step.id);
+  } catch (err) {
+    // storage disabled: the step is worked out again from the room's state
+  }
+}
+
+function textOf(ctx, positionId, kind, slot) {
+  const target = ctx.draftTarget(positionId, kind, slot);
+  const item = ctx.serverItem(target);
+  return ctx.editorValue(target, item ? item.text : "");
+}
+
+function filled(ctx, positionId, kind) {
+  const slots = kind === "argument" ? ctx.state.snap.scenario.argument_slots : ctx.state.snap.scenario.risk_slots;
+  let count = 0;
+  for (let slot = 1; slot <= slots; slot += 1) if (textOf(ctx, positionId, kind, slot).trim()) count += 1;
+  return count;
+}
+
+export function balance(ctx) {
+  const snap = ctx.state.snap;
+  const rows = snap.scenario.positions.map((p) => {
+    let wordCount = 0;
+    let empty = 0;
+    for (const [kind, slots] of [["argument", snap.scenario.argument_slots], ["risk", snap.scenario.risk_slots]]) {
+      for (let slot = 1; slot <= slots; slot += 1) {
+        const text = textOf(ctx, p.id, kind, slot);
+        wordCount += words(text);
+        if (!text.trim()) empty += 1;
+      }
+    }
+    return { position: p, words: wordCount, empty };
+  });
+  const thinnest = [...rows].sort((a, b) => b.empty - a.empty || a.words - b.words)[0];
+  const fullest = [...rows].sort((a, b) => a.empty - b.empty || b.words - a.words)[0];
+  const even = thinnest.empty === fullest.empty && Math.abs(thinnest.words - fullest.words) <= 10;
+  return { rows, thinnest: even ? null : thinnest, fullest };
+}
+
+function renderBalance(ctx) {
+  const { rows, thinnest } = balance(ctx);
+  const max = Math.max(1, ...rows.map((r) => r.words));
+  const section = h("aside", { class: "card solo-balance", "aria-labelledby": "balance-h" },
+    h("h2", { id: "balance-h" }, "Balance check"),
+    h("p", { class: "help", id: "balance-summary" }, thinnest
+      ? `${thinnest.position.short_name} is the thinner side: ${thinnest.empty} empty ${thinnest.empty === 1 ? "slot" : "slots"}, ${thinnest.words} words.`
+      : "The sides are about even."));
+  section.append(h("ul", { class: "plain balance-rows" }, rows.map((r) => h("li", {
+    class: `balance-row pos-${ctx.positionIndex(r.position.id)}${thinnest && r.position.id === thinnest.position.id ? " thinner" : ""}`,
+    dataset: { position: r.position.id },
+  },
+  h("span", { class: "balance-name" }, r.position.short_name,
+    thinnest && r.position.id === thinnest.position.id ? h("span", { class: "badge warn" }, "thinner") : null),
+  h("span", { class: "balance-figures" }, `${r.words} words · ${r.empty} empty`),
+  h("progress", { max, value: r.words, "aria-label": `${r.position.short_name}: ${r.words} words` })))));
+  return section;
+}
+
+function renderNav(ctx, steps, step) {
+  const snap = ctx.state.snap;
+  const index = steps.indexOf(step);
+  return h("nav", { class: "solo-steps", "aria-label": "Steps" },
+    h("ol", {}, steps.map((s, i) => h("li", { class: s === step ? "current" : "" },
+      h("button", {
+        type: "button",
+        class: "step-button",
+        id: `step-${s.id.replace(":", "-")}`,
+        "aria-current": s === step ? "step" : null,
+        disabled: snap.room.phase === "closed" ? true : null,
+        onclick: () => go(ctx, s),
+      }, h("span", { class: "step-number" }, `${i + 1}`), " ", s.label)))),
+    h("p", { class: "solo-step-count" }, `Step ${index + 1} of ${steps.length}`));
+}
+
+function go(ctx, step) {
+  const snap = ctx.state.snap;
+  const wantPhase = DRAFTING_STEPS.has(step.kind) ? "drafting" : "recommendation";
+  if (snap.room.phase !== wantPhase) {
+    if (!ctx.socket.isOpen()) {
+      ctx.showError("You are offline: your text is kept on this device. Move on once the connection is back.");
+      return;
+    }
+    ctx.flush(); // drafts go out before the step change (one socket: the server keeps the order)
+    ctx.socket.send({ type: "solo.step", to: wantPhase });
+  }
+  remember(snap, step);
+  ctx.announce(`Step: ${step.label}`);
+  ctx.render();
+  const heading = document.getElementById("solo-step-h");
+  if (heading) heading.focus({ preventScroll: false });
+}
+
+function renderOthers(ctx, position, kind) {
+  const snap = ctx.state.snap;
+  const others = snap.scenario.positions.filter((p) => p.id !== position.id);
+  const toggle = h("button", {
+    type: "button",
+    class: "button small secondary",
+    id: "solo-show-others",
+    "aria-expanded": showOthers ? "true" : "false",
+    "aria-controls": "solo-others",
+    onclick: () => {
+      showOthers = !showOthers;
+      ctx.render();
+    },
+  }, showOthers ? "Hide the other positions" : "Look at the other positions");
+  const section = h("section", { class: "card solo-others", "aria-label": "Other positions" },
+    h("p", { class: "help" }, "Write this side on its own terms first; look at the others only if you need to."),
+    toggle);
+  if (showOthers) {
+    const list = h("div", { id: "solo-others" });
+    for (const p of others) {
+      const slots = kind === "argument" ? snap.scenario.argument_slots : snap.scenario.risk_slots;
+      const texts = [];
+      for (let slot = 1; slot <= slots; slot += 1) {
+        const text = textOf(ctx, p.id, kind, slot);
+        if (text.trim()) texts.push(text);
+      }
+      list.append(h("article", { class: `mate pos-${ctx.positionIndex(p.id)}` },
+        h("h3", {}, p.name),
+        texts.length ? h("ul", { class: "draft-list" }, texts.map((t) => h("li", {}, h("span", { class: "draft-text" }, t))))
+          : h("p", { class: "muted" }, "Nothing written yet.")));
+    }
+    section.append(list);
+  }
+  return section;
+}
+
+function renderWriting(ctx, step) {
+  const snap = ctx.state.snap;
+  const p = step.position;
+  const kind = step.kind === "args" ? "argument" : "risk";
+  const slots = kind === "argument" ? snap.scenario.argument_slots : snap.scenario.risk_slots;
+  const section = h("section", { class: `card my-case pos-${ctx.positionIndex(p.id)}`, "aria-labelledby": "solo-step-h" },
+    h("h2", { id: "solo-step-h", tabindex: "-1" }, kind === "argument" ? `Arguments for: ${p.name}` : `A risk of: ${p.name}`),
+    h("p", { class: "my-position-summary" }, p.summary));
+  if (snap.room.phase !== "drafting") {
+    section.append(h("p", { class: "notice", role: "status" }, "Opening the drafts again…"));
+  }
+  for (let slot = 1; slot <= slots; slot += 1) {
+    section.append(ctx.makeEditor(ctx.draftTarget(p.id, kind, slot), {
+      id: `solo-${kind}-${p.id}-${slot}`,
+      label: kind === "argument" ? `Argument ${slot}` : "A risk or cost of this position that is hard to refute",
+      hint: kind === "argument"
+        ? "Specific, not general: why does it matter for this model, far ahead of the state of the art?"
+        : "Argue against yourself honestly: what is the strongest cost of this option?",
+      kind,
+      slot,
+      positionId: p.id,
+      max: ctx.config.maxDraftChars,
+    }));
+  }
+  return [section, renderOthers(ctx, p, kind)];
+}
+
+function renderResearch(ctx) {
+  // The research board (another part of issue 6) mounts into #research-board when present.
+  return h("section", { class: "card solo-research", "aria-labelledby": "solo-step-h" },
+    h("h2", { id: "solo-step-h", tabindex: "-1" }, "Research: what have real labs done?"),
+    h("p", {}, "Look up the release policies frontier labs adopted over the last two years. Is the trend toward more open or more closed releases, and what does that say about how the field is settling this tension?"),
+    h("div", { id: "research-board", class: "research-board-slot" },
+      h("p", { class: "muted" }, "The research board will appear here. Until then, note your findings in the rationale of your recommendation.")),
+    h("p", { class: "actions" },
+      h("button", {
+        type: "button",
+        class: "button primary",
+        id: "solo-finish",
+        onclick: () => {
+          if (!ctx.socket.isOpen()) {
+            ctx.showError("You are offline: finish once the connection is back.");
+            return;
+          }
+          ctx.flush();
+          ctx.socket.send({ type: "solo.step", to: "closed" });
+        },
+      }, "Finish and see my record")));
+}
+
+function renderFinished(ctx) {
+  return [
+    h("section", { class: "card solo-done", "aria-labelledby": "solo-done-h" },
+      h("h2", { id: "solo-done-h" }, "Finished: your committee has decided"),
+      h("p", {}, h("a", { class: "button primary", href: ctx.config.exportUrl, download: "" }, "Download the record (.md)"))),
+    ctx.renderRecommendationView(),
+    ctx.renderColumns(),
+  ];
+}
+
+export function renderSolo(ctx) {
+  const snap = ctx.state.snap;
+  const app = ctx.app;
+  bindCopy();
+  ctx.renderConflicts();
+  if (snap.room.phase === "closed") {
+    app.append(...renderFinished(ctx));
+    return;
+  }
+  const steps = soloSteps(snap);
+  const step = currentStep(ctx, steps);
+  remember(snap, step); // stay on this step while events arrive
+  const index = steps.indexOf(step);
+  const nav = renderNav(ctx, steps, step);
+  app.append(nav);
+  keepCurrentStepInView(nav);
+  const main = h("div", { class: "solo-main" });
+  if (step.kind === "warmup") {
+    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Warm-up check"), renderWarmup(ctx));
+  } else if (step.kind === "args" || step.kind === "risk") {
+    main.append(...renderWriting(ctx, step));
+  } else if (step.kind === "recommendation") {
+    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Recommendation"));
+    if (snap.room.phase === "recommendation") main.append(ctx.renderRecommendationEditor());
+    else main.append(h("p", { class: "notice", role: "status" }, "Opening the recommendation…"));
+    main.append(h("details", { class: "card" }, h("summary", {}, "Read all your cases side by side"), ctx.renderColumns()));
+  } else {
+    main.append(renderResearch(ctx));
+  }
+  const prev = steps[index - 1];
+  const next = steps[index + 1];
+  main.append(h("p", { class: "actions solo-prev-next" },
+    prev ? h("button", { type: "button", class: "button secondary", id: "solo-prev", onclick: () => go(ctx, prev) }, `← ${prev.label}`) : null,
+    next ? h("button", { type: "button", class: "button primary", id: "solo-next", onclick: () => go(ctx, next) }, `${next.label} →`) : null));
+  app.append(h("div", { class: "solo-grid" }, main, renderBalance(ctx)));
+}
+
+function keepCurrentStepInView(nav) {
+  // Phones scroll the steps sideways; every render rebuilds them, so put the current one in view
+  // (the list scrolls, never the page).
+  const list = nav.querySelector("ol");
+  const current = nav.querySelector(".current");
+  if (!list || !current || list.scrollWidth <= list.clientWidth) return;
+  const offset = current.getBoundingClientRect().left - list.getBoundingClientRect().left;
+  list.scrollLeft += offset - 16;
+}
+
+function bindCopy() {
+  if (copyBound) return;
+  copyBound = true;
+  const button = document.getElementById("solo-link-copy");
+  if (!button) return;
+  button.addEventListener("click", async () => {
+    const input = document.getElementById(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(input.value);
+      button.textContent = "Copied";
+    } catch (err) {
+      input.select();
+    }
+  });
+}
+
+export function soloHint(phase) {
+  return {
+    drafting: "Work through the steps: every position's arguments, then each one's risk.",
+    recommendation: "Decide as the committee's chair, then look at what real labs did.",
+    closed: "You have finished. Your record is below.",
+  }[phase] || "";
+}

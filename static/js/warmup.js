@@ -1,0 +1,149 @@
+// The warm-up check: match each argument to the reason it supports, with select menus (keyboard
+// and pointer alike). The server scores each try (the answers never reach the browser before);
+// members see feedback on their latest try, facilitators see the class's results live.
+
+import { h } from "./dom.js";
+
+let form = null; // kept across renders so choices and focus survive live updates
+let resultEl = null;
+let lastAnnounced = null;
+
+export function applyWarmupEvent(snap, event) {
+  if (!snap.warmup_attempts) snap.warmup_attempts = [];
+  if (!snap.warmup_attempts.some((a) => a.id === event.attempt.id)) snap.warmup_attempts.push(event.attempt);
+}
+
+function latestOf(attempts, memberId) {
+  const mine = attempts.filter((a) => a.member_id === memberId);
+  return mine.length ? mine[mine.length - 1] : null;
+}
+
+export function renderWarmup(ctx) {
+  const snap = ctx.state.snap;
+  const warmup = snap.warmup;
+  if (!warmup) return null;
+  const latest = latestOf(snap.warmup_attempts || [], snap.me.member_id);
+  const open = ["lobby", "drafting"].includes(snap.room.phase);
+  if (!form) {
+    form = h("form", {
+      class: "warmup-form",
+      onsubmit: (event) => {
+        event.preventDefault();
+        submit(ctx);
+      },
+    });
+    form.append(h("p", { class: "help", id: "warmup-intro" }, warmup.intro));
+    warmup.items.forEach((item, index) => {
+      const id = `warmup-${item.key}`;
+      form.append(h("div", { class: "field warmup-item", dataset: { item: item.key } },
+        h("label", { for: id }, h("span", { class: "warmup-number" }, `${index + 1}. `), item.text),
+        h("select", { id, name: item.key, "aria-describedby": `${id}-result` },
+          h("option", { value: "" }, "Choose the reason it supports…"),
+          warmup.reasons.map((r) => h("option", { value: r.key }, r.text))),
+        h("p", { class: "warmup-result", id: `${id}-result` })));
+    });
+    resultEl = h("p", { class: "warmup-score", id: "warmup-score", role: "status", "aria-live": "polite" });
+    form.append(h("p", { class: "actions" },
+      h("button", { type: "submit", class: "button primary", id: "warmup-submit" }, "Check my answers")), resultEl);
+    if (latest) {
+      for (const [key, value] of Object.entries(latest.answers)) {
+        const select = form.querySelector(`select[name="${key}"]`);
+        if (select) select.value = value;
+      }
+    }
+  }
+  for (const el of form.querySelectorAll("select, button")) el.disabled = !open;
+  showFeedback(latest);
+  const perfect = latest && latest.score === latest.total;
+  return h("details", { class: "card warmup", open: perfect ? null : true, "aria-labelledby": "warmup-h" },
+    h("summary", { id: "warmup-h" }, "Warm-up check", latest ? ` — latest: ${latest.score} of ${latest.total}` : ""),
+    form);
+}
+
+function showFeedback(latest) {
+  for (const row of form.querySelectorAll(".warmup-item")) {
+    const key = row.dataset.item;
+    const out = row.querySelector(".warmup-result");
+    row.classList.remove("right", "wrong");
+    if (!latest || !(key in latest.results)) {
+      out.textContent = "";
+      continue;
+    }
+    const right = latest.results[key];
+    row.classList.add(right ? "right" : "wrong");
+    out.textContent = right
+      ? `✓ Right. ${latest.explanations[key] || ""}`
+      : "✗ Not this one: think about which position the argument helps, and why. Try another reason.";
+  }
+  if (!latest) {
+    resultEl.textContent = "";
+    return;
+  }
+  const text = latest.score === latest.total
+    ? `${latest.score} of ${latest.total}: all matched. Well done.`
+    : `${latest.score} of ${latest.total} matched. Change the ones marked ✗ and check again.`;
+  if (resultEl.textContent !== text || lastAnnounced !== latest.id) {
+    resultEl.textContent = text;
+    lastAnnounced = latest.id;
+  }
+}
+
+function submit(ctx) {
+  const answers = {};
+  let missing = 0;
+  for (const select of form.querySelectorAll("select")) {
+    if (select.value) answers[select.name] = select.value;
+    else missing += 1;
+  }
+  if (missing) {
+    resultEl.textContent = `Choose a reason for every argument (${missing} left).`;
+    return;
+  }
+  if (!ctx.socket.isOpen()) {
+    resultEl.textContent = "Offline: your choices are kept here; check again when the connection is back.";
+    return;
+  }
+  ctx.socket.send({ type: "warmup.submit", client_id: ctx.newClientId(), answers });
+  resultEl.textContent = "Checking…";
+}
+
+// ----- facilitators: the class's results -------------------------------------------------------
+
+export function renderWarmupResults(ctx) {
+  const snap = ctx.state.snap;
+  const warmup = snap.warmup;
+  if (!warmup) return null;
+  const attempts = snap.warmup_attempts || [];
+  const byMember = new Map();
+  for (const a of attempts) {
+    const row = byMember.get(a.member_id) || { tries: 0, best: 0, latest: null };
+    row.tries += 1;
+    row.best = Math.max(row.best, a.score);
+    row.latest = a;
+    byMember.set(a.member_id, row);
+  }
+  const latest = [...byMember.values()].map((r) => r.latest);
+  const section = h("section", { class: "card warmup-results", "aria-labelledby": "warmup-results-h" },
+    h("h2", { id: "warmup-results-h" }, `Warm-up check (${byMember.size} of ${snap.members.filter((m) => !m.removed).length} members tried)`));
+  if (!latest.length) {
+    section.append(h("p", { class: "muted" }, "Nobody has tried the warm-up check yet."));
+    return section;
+  }
+  section.append(h("h3", {}, "Per argument (latest tries)"),
+    h("ul", { class: "plain warmup-items" }, warmup.items.map((item, index) => {
+      const right = latest.filter((a) => a.results[item.key]).length;
+      return h("li", {},
+        h("label", { class: "progress-label" }, `${index + 1}. ${item.text} — ${right} of ${latest.length} right`,
+          h("progress", { max: latest.length, value: right })));
+    })));
+  const names = new Map(snap.members.map((m) => [m.id, m.display_name]));
+  section.append(h("h3", {}, "Per member"),
+    h("table", { class: "warmup-table" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Member"), h("th", { scope: "col" }, "Latest"), h("th", { scope: "col" }, "Best"), h("th", { scope: "col" }, "Tries"))),
+      h("tbody", {}, [...byMember.entries()].map(([memberId, row]) => h("tr", { dataset: { member: memberId } },
+        h("th", { scope: "row" }, names.get(memberId) || "—"),
+        h("td", {}, `${row.latest.score}/${row.latest.total}`),
+        h("td", {}, `${row.best}/${row.latest.total}`),
+        h("td", {}, String(row.tries)))))));
+  return section;
+}
