@@ -49,6 +49,9 @@ PHASE_CHANGED = "phase.changed"
 ROOM_SETTINGS = "room.settings"  # lock, announcement, timer, round, assignment
 FACILITATORS_CHANGED = "facilitators.changed"
 RECOMMENDATION_UPDATED = "recommendation.updated"
+RESEARCH_NOTE_UPDATED = "research.note.updated"
+RESEARCH_NOTE_DELETED = "research.note.deleted"
+RESEARCH_JUDGEMENT_UPDATED = "research.judgement.updated"
 TICK = "tick"
 
 

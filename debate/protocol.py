@@ -32,6 +32,7 @@ _OPTIONAL_INT = (int, type(None))
 _OPTIONAL_STR = (str, type(None))
 _BOOL = (bool,)
 _OPTIONAL_BOOL = (bool, type(None))
+_OPTIONAL_LIST = (list, type(None))
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "slot": Field(_OPTIONAL_INT, required=False),
         "draft_id": Field(_OPTIONAL_INT, required=False),
         "position_id": Field(_OPTIONAL_INT, required=False),
+        "citations": Field(_OPTIONAL_LIST, required=False),
     },
     "phase.advance": {"to": Field(_STR)},
     "positions.assign": {},
@@ -88,6 +90,20 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "revisit_condition": Field(_STR),
         "base_version": Field(_INT),
     },
+    # the research board (members and facilitators; the services check who may edit what)
+    "research.note.save": {
+        "client_id": Field(_STR),
+        "note_id": Field(_OPTIONAL_INT, required=False),
+        "base_version": Field(_INT),
+        "organisation": Field(_STR),
+        "year": Field(_INT),
+        "month": Field(_INT),
+        "approach": Field(_STR),
+        "summary": Field(_STR),
+        "source_url": Field(_STR),
+    },
+    "research.note.delete": {"note_id": Field(_INT)},
+    "research.judge": {"client_id": Field(_STR), "trend": Field(_STR), "reason": Field(_STR)},
 }
 
 
