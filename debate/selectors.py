@@ -491,10 +491,14 @@ def research_snapshot(*, room: Room) -> dict[str, Any]:
     """The research board for the socket snapshot: notes, judgements and the tally."""
     notes = list(ResearchNote.objects.filter(room=room))
     judgements = list(TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True))
+    tally = dict.fromkeys(Trend.values, 0)
+    for judgement in judgements:
+        tally[judgement.trend] += 1
+    tally["total"] = len(judgements)
     return {
         "notes": [research_note_payload(n) for n in notes],
         "judgements": [judgement_payload(j) for j in judgements],
-        "tally": trend_tally(room=room),
+        "tally": tally,
     }
 
 

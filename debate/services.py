@@ -562,7 +562,6 @@ def draft_save(
                     "id": draft.pk,
                     "text": draft.text if draft.pk else "",
                     "version": current_version,
-                    "citations": current_cited,
                 },
             )
         same_citations = cards is None or [c.pk for c in cards] == current_cited

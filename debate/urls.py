@@ -12,4 +12,10 @@ urlpatterns = [
     path("rooms/<int:room_id>/", views.room, name="room"),
     path("rooms/<int:room_id>/present/", views.room_present, name="room_present"),
     path("rooms/<int:room_id>/record.md", views.room_export_md, name="room_export_md"),
+    path("rooms/<int:room_id>/briefing/", views.room_briefing, name="room_briefing"),
+    path("scenarios/", views.scenario_list, name="scenario_list"),
+    path("scenarios/new/", views.scenario_new, name="scenario_new"),
+    path("scenarios/<int:scenario_id>/", views.scenario_briefing, name="scenario_briefing"),
+    path("scenarios/<int:scenario_id>/edit/", views.scenario_edit, name="scenario_edit"),
+    path("scenarios/<int:scenario_id>/copy/", views.scenario_copy, name="scenario_copy"),
 ]
