@@ -282,12 +282,12 @@ export function createResearch({ socket, config, announce }) {
         h("span", { class: "timeline-date" }, row.label),
         h("ul", { class: "timeline-notes" }, row.notes.map((n) => h("li", { class: `approach-chip approach-${n.approach}` },
           h("strong", {}, n.organisation), ` · ${APPROACHES[n.approach] || n.approach}`)))))),
-      h("table", { class: "approach-table" },
+      h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Releases per year and approach" }, h("table", { class: "approach-table" },
         h("caption", {}, "Releases per year and approach"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Year"), Object.values(APPROACHES).map((label) => h("th", { scope: "col" }, label)))),
         h("tbody", {}, years.map((year) => h("tr", {},
           h("th", { scope: "row" }, String(year)),
-          Object.keys(APPROACHES).map((a) => h("td", {}, String(notes.filter((n) => n.year === year && n.approach === a).length))))))));
+          Object.keys(APPROACHES).map((a) => h("td", {}, String(notes.filter((n) => n.year === year && n.approach === a).length)))))))));
   }
 
   let judgeForm = null;
