@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -272,7 +272,10 @@ def scenario_briefing(request: HttpRequest, scenario_id: int) -> HttpResponse:
 @require_GET
 def scenario_list(request: HttpRequest) -> HttpResponse:
     scenarios = list(
-        selectors.scenarios_for_facilitator(user=request.user).annotate(room_count=Count("rooms"))
+        # Rooms of this facilitator only: other facilitators' use of the built-in one is theirs.
+        selectors.scenarios_for_facilitator(user=request.user).annotate(
+            room_count=Count("rooms", filter=Q(rooms__owner=request.user))
+        )
     )
     return render(request, "debate/scenario_list.html", {"scenarios": scenarios})
 

@@ -169,6 +169,7 @@ export function createResearch({ socket, config, announce }) {
         h("p", { class: "actions" },
           h("button", { type: "submit", class: "button primary", id: "research-submit" }, "Add note"),
           h("button", { type: "button", class: "button secondary", id: "research-cancel", hidden: true, onclick: cancelEdit }, "Cancel editing")));
+      form.elements.year.defaultValue = String(year); // what form.reset() goes back to
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         const data = new FormData(form);
