@@ -129,8 +129,16 @@ class CardForm(forms.Form):
     source_note = forms.CharField(label=_("Where it comes from"), max_length=300, required=False)
 
 
+class BasePositionFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        "too_few_forms": _("Write at least two positions."),
+        "too_many_forms": _("A scenario has at most six positions."),
+    }
+
+
 PositionFormSet = forms.formset_factory(
     PositionForm,
+    formset=BasePositionFormSet,
     extra=4,  # up to six rows on the page; rows left empty are ignored
     min_num=2,
     max_num=6,

@@ -238,6 +238,7 @@ def test_editor_refuses_one_position(db, facilitator):
     client = logged_in(facilitator)
     response = client.post("/scenarios/new/", form_post(POS[:1]))
     assert response.status_code == 400
+    assert b"Write at least two positions." in response.content
     assert not Scenario.objects.filter(owner=facilitator).exists()
 
 
