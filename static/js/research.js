@@ -126,7 +126,12 @@ export function createResearch({ socket, config, announce }) {
     pending.delete(error.client_id);
     persist();
     // Refused: the words stay in the form so nothing is lost.
-    if (message.type === "research.note.save") formError = error.message;
+    if (message.type === "research.note.save" && error.code === "conflict" && error.current && editing) {
+      // Someone else saved this note meanwhile: their version is on the board; sending again
+      // replaces it with the words still in the form.
+      editing.version = error.current.version;
+      formError = "Someone else changed this note meanwhile (see the board). Save again to replace it with your version, or cancel.";
+    } else if (message.type === "research.note.save") formError = error.message;
     else judgeError = error.message;
     render();
     return true;
