@@ -37,7 +37,8 @@ export function createResearch({ socket, config, announce }) {
 
   function persist() {
     try {
-      localStorage.setItem(storeKey, JSON.stringify(Object.fromEntries(pending)));
+      if (pending.size) localStorage.setItem(storeKey, JSON.stringify(Object.fromEntries(pending)));
+      else localStorage.removeItem(storeKey); // nothing kept: leave no trace on the device
     } catch (err) {
       // storage full or disabled: the message is still sent
     }
