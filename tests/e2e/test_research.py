@@ -134,3 +134,40 @@ def test_briefing_and_a_citation(stage):
     shot(cy.page, "briefing-phone")
     assert "cites: Published weights cannot be taken back" in export_markdown(fac.page, room_id)
     assert not stage.script_errors()
+
+
+def test_a_note_written_offline_is_kept_and_sent_later(stage):
+    fac = stage.facilitator()
+    room_id, code = create_room(fac.page, "Offline research")
+    open_console(fac.page)
+    ana = stage.actor("ana")
+    join(ana.page, code, "Ana")
+    expect(ana.page.locator("#save-status")).to_have_text("Saved")
+
+    ana.context.set_offline(True)
+    expect(ana.page.locator("#save-status")).to_contain_text("Offline")
+    add_note(
+        ana.page,
+        "Kept Lab",
+        6,
+        2025,
+        "staged",
+        "Widened access in three steps over a year.",
+        "https://example.org/staged",
+    )
+    kept = ana.page.evaluate(
+        "() => Object.keys(localStorage).filter((k) => k.startsWith('quorum:research:'))"
+    )
+    assert len(kept) == 1
+    ana.page.close()  # closed before it could be sent
+    ana.context.set_offline(False)
+
+    page = ana.watch(ana.context.new_page())
+    page.goto(f"/rooms/{room_id}/")
+    expect(page.locator(".research-note").filter(has_text="Kept Lab")).to_be_visible()
+    expect(fac.page.locator(".research-note").filter(has_text="Kept Lab")).to_have_count(1)
+    page.wait_for_function(
+        "() => !Object.keys(localStorage).some((k) => k.startsWith('quorum:research:'))"
+    )
+    assert "Kept Lab" in export_markdown(fac.page, room_id)
+    assert not stage.script_errors()
