@@ -481,7 +481,9 @@ def research_timeline(notes: list[ResearchNote]) -> list[dict[str, Any]]:
             "month": month,
             "label": f"{MONTH_ABBR[month - 1]} {year}",
             "notes": items,
-            "approaches": {a: sum(1 for n in items if n.approach == a) for a in ReleaseApproach},
+            "approaches": {
+                a: sum(1 for n in items if n.approach == a) for a in ReleaseApproach.values
+            },
         }
         for (year, month), items in months.items()
     ]

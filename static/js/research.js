@@ -17,6 +17,16 @@ const TRENDS = { more_open: "More open", more_closed: "More closed", mixed: "Mix
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
 const SAFE_URL = /^https?:\/\/\S+$/i;
 
+// One line for the facilitator's activity list, or null for other events.
+export function describeResearchEvent(event, memberName) {
+  switch (event.type) {
+    case "research.note.updated": return `Research note: ${event.note.organisation}${event.note.by_facilitator ? "" : ` (${memberName(event.note.author_id)})`}`;
+    case "research.note.deleted": return "Research note deleted";
+    case "research.judgement.updated": return `${memberName(event.judgement.member_id)} judged the trend: ${TRENDS[event.judgement.trend] || event.judgement.trend}`;
+    default: return null;
+  }
+}
+
 export function createResearch({ socket, config, announce }) {
   const root = document.getElementById("research-root");
   const identity = config.memberId ? `m${config.memberId}` : `f${config.userId}`;

@@ -4,7 +4,7 @@
 import { h, clear, words, newClientId } from "./dom.js";
 import { Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
-import { createResearch } from "./research.js";
+import { createResearch, describeResearchEvent } from "./research.js";
 import { citationPicker, citationList, sameIds } from "./citations.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
@@ -174,7 +174,11 @@ function applySnapshot(snap) {
 
 function applyEvent(event) {
   const snap = state.snap;
-  if (research.applyEvent(event)) return;
+  if (research.applyEvent(event)) {
+    if (snap.me.role === "facilitator") recordActivity(event);
+    queueRender();
+    return;
+  }
   switch (event.type) {
     case "member.joined": {
       if (!snap.members.some((m) => m.id === event.member.id)) {
@@ -300,7 +304,7 @@ function describeEvent(event) {
     case "room.settings": return "Room settings changed";
     case "facilitators.changed": return `Facilitators: ${event.facilitators.join(", ")}`;
     case "recommendation.updated": return "Recommendation saved";
-    default: return null;
+    default: return describeResearchEvent(event, name);
   }
 }
 
