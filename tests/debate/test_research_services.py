@@ -388,3 +388,32 @@ def test_citation_refusals(drafting, scenario, other_facilitator):
     refused(Invalid, cite, teams=drafting, name="Ana", ids=[True])
     many = list(EvidenceCard.objects.values_list("pk", flat=True)[:9])
     refused(Invalid, cite, teams=drafting, name="Ana", ids=many, err_code="too_many")
+
+
+def test_anonymous_room_research_record_uses_code_names_for_members(db, scenario, facilitator):
+    room = services.room_create(owner=facilitator, scenario=scenario, anonymous=True)
+    ana, ben = join(room, "Ana"), join(room, "Ben")
+    services.research_note_save(
+        room_id=room.pk,
+        actor=ANON,
+        member_id=ana.pk,
+        client_id="a",
+        note_id=None,
+        base_version=0,
+        **NOTE,
+    )
+    services.trend_judge(
+        room_id=room.pk, actor=ANON, member_id=ana.pk, client_id="j", trend="mixed", reason="Both."
+    )
+    ben_view = selectors.viewer_for(room_id=room.pk, user=ANON, member_id=ben.pk)
+    text = record_markdown(
+        record=selectors.room_record(room=room, viewer=ben_view),
+        research=selectors.research_record(room=room, viewer=ben_view),
+    )
+    assert "Ana" not in text
+    assert f"· {ana.code_name}" in text and f"- {ana.code_name}: Mixed — Both." in text
+    fac_text = record_markdown(
+        record=selectors.room_record(room=room),
+        research=selectors.research_record(room=room),
+    )
+    assert "- Ana: Mixed — Both." in fac_text
