@@ -3,7 +3,17 @@ changing it outside the services would skip their checks, sequence numbers and e
 
 from django.contrib import admin
 
-from .models import Draft, Member, Position, Recommendation, Room, Scenario
+from .models import (
+    Draft,
+    EvidenceCard,
+    Member,
+    Position,
+    Recommendation,
+    ResearchNote,
+    Room,
+    Scenario,
+    TrendJudgement,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,6 +40,9 @@ class ScenarioAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     inlines = [PositionInline]
 
+    def get_inlines(self, request, obj):
+        return [PositionInline, EvidenceCardInline]
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.is_builtin:
             return [f.name for f in Scenario._meta.fields]
@@ -37,6 +50,12 @@ class ScenarioAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return obj is None or not obj.is_builtin
+
+
+class EvidenceCardInline(admin.StackedInline):
+    model = EvidenceCard
+    extra = 0
+    fields = ["order", "key", "title", "body", "source_note"]
 
 
 class MemberInline(admin.TabularInline):
@@ -99,3 +118,18 @@ class RecommendationAdmin(ReadOnlyAdmin):
     list_display = ["room", "decision", "version", "updated_at"]
     search_fields = ["room__code", "room__title", "rationale"]
     list_select_related = ["room", "decision"]
+
+
+@admin.register(ResearchNote)
+class ResearchNoteAdmin(ReadOnlyAdmin):
+    list_display = ["room", "organisation", "year", "month", "approach", "author", "updated_at"]
+    list_filter = ["approach", "year"]
+    search_fields = ["organisation", "summary", "room__code"]
+    list_select_related = ["room", "author"]
+
+
+@admin.register(TrendJudgement)
+class TrendJudgementAdmin(ReadOnlyAdmin):
+    list_display = ["room", "member", "trend", "updated_at"]
+    list_filter = ["trend"]
+    list_select_related = ["room", "member"]

@@ -238,6 +238,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             slot=message.get("slot"),
             draft_id=message.get("draft_id"),
             position_id=message.get("position_id"),
+            citations=message.get("citations"),
         )
         await self._ack(message, result)
 
@@ -251,6 +252,42 @@ class RoomConsumer(AsyncWebsocketConsumer):
             revisit_condition=message["revisit_condition"],
             base_version=message["base_version"],
             member_id=self.member_id,
+        )
+        await self._ack(message, result)
+
+    async def handle_research_note_save(self, message: dict[str, Any]) -> None:
+        result = await database_sync_to_async(services.research_note_save)(
+            room_id=self.room_id,
+            actor=self.user,
+            member_id=self.member_id,
+            client_id=message["client_id"],
+            note_id=message.get("note_id"),
+            base_version=message["base_version"],
+            organisation=message["organisation"],
+            year=message["year"],
+            month=message["month"],
+            approach=message["approach"],
+            summary=message["summary"],
+            source_url=message["source_url"],
+        )
+        await self._ack(message, result)
+
+    async def handle_research_note_delete(self, message: dict[str, Any]) -> None:
+        await database_sync_to_async(services.research_note_delete)(
+            room_id=self.room_id,
+            actor=self.user,
+            member_id=self.member_id,
+            note_id=message["note_id"],
+        )
+
+    async def handle_research_judge(self, message: dict[str, Any]) -> None:
+        result = await database_sync_to_async(services.trend_judge)(
+            room_id=self.room_id,
+            actor=self.user,
+            member_id=self.member_id,
+            client_id=message["client_id"],
+            trend=message["trend"],
+            reason=message["reason"],
         )
         await self._ack(message, result)
 
@@ -390,6 +427,9 @@ HANDLERS: dict[str, Handler] = {
     "member.move": RoomConsumer.handle_member_move,
     "warmup.submit": RoomConsumer.handle_warmup_submit,
     "solo.step": RoomConsumer.handle_solo_step,
+    "research.note.save": RoomConsumer.handle_research_note_save,
+    "research.note.delete": RoomConsumer.handle_research_note_delete,
+    "research.judge": RoomConsumer.handle_research_judge,
 }
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 

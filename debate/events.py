@@ -50,6 +50,9 @@ ROOM_SETTINGS = "room.settings"  # lock, announcement, timer, round, assignment
 FACILITATORS_CHANGED = "facilitators.changed"
 RECOMMENDATION_UPDATED = "recommendation.updated"
 WARMUP_ATTEMPTED = "warmup.attempted"  # to the member and the facilitators
+RESEARCH_NOTE_UPDATED = "research.note.updated"
+RESEARCH_NOTE_DELETED = "research.note.deleted"
+RESEARCH_JUDGEMENT_UPDATED = "research.judgement.updated"
 TICK = "tick"
 
 

@@ -6,8 +6,8 @@ import re
 
 from django.utils import timezone
 
-from .models import DraftKind
-from .selectors import RoomRecord
+from .models import DraftKind, ReleaseApproach, Trend
+from .selectors import ResearchRecord, RoomRecord
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|~!])")
 _MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+[.)])", re.MULTILINE)
@@ -31,6 +31,9 @@ def _block(text: str) -> str:
 
 def _byline(record: RoomRecord, draft) -> str:
     line = f"— {md_escape(record.name(draft.author_id))}"
+    cited = list(draft.citations.all())
+    if cited:
+        line += " · cites: " + "; ".join(md_escape(card.title) for card in cited)
     if draft.needs_source:
         line += " · _needs a source_"
     if draft.hidden:
@@ -55,7 +58,7 @@ def _case_lines(record: RoomRecord, drafts: list, prefix: str) -> list[str]:
     return lines
 
 
-def record_markdown(*, record: RoomRecord) -> str:
+def record_markdown(*, record: RoomRecord, research: ResearchRecord | None = None) -> str:
     room = record.room
     scenario = room.scenario
     lines: list[str] = [
@@ -107,6 +110,8 @@ def record_markdown(*, record: RoomRecord) -> str:
             _block(rec.revisit_condition) or "_none_",
             "",
         ]
+    if research is not None:
+        lines += research_markdown_lines(research)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -126,3 +131,54 @@ def warmup_markdown(*, summary: dict, names: dict[int, str]) -> str:
             f"| {name} | {row['latest']}/{total} | {row['best']}/{total} | {row['tries']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _md_link(url: str) -> str:
+    """A source address as an autolink, only for http(s) addresses (the services check this
+    too); anything else is printed as escaped text."""
+    if re.fullmatch(r"https?://[^\s<>]+", url):
+        return f"<{url}>"
+    return md_escape(url)
+
+
+def research_markdown_lines(research: ResearchRecord) -> list[str]:
+    """The research section: the notes by date, the timeline by approach, the trend tally and
+    each member's judgement."""
+    approaches = dict(ReleaseApproach.choices)
+    trends = dict(Trend.choices)
+    lines = ["## Research: release policies of real labs", ""]
+    if not research.notes:
+        lines += ["_No research notes._", ""]
+    for row in research.timeline:
+        lines += [f"### {row['label']}", ""]
+        for note in row["notes"]:
+            lines += [
+                f"- **{md_escape(note.organisation)}** ({approaches.get(note.approach, '?')}): "
+                f"{md_escape(note.summary)}  ",
+                f"  Source: {_md_link(note.source_url)} · {md_escape(research.author(note))}",
+            ]
+        lines.append("")
+    if research.timeline:
+        years = sorted({row["year"] for row in research.timeline})
+        header = "| Year | " + " | ".join(str(label) for label in approaches.values()) + " |"
+        lines += ["### Timeline by approach", "", header]
+        lines.append("|" + " --- |" * (len(approaches) + 1))
+        for year in years:
+            counts = [
+                sum(1 for n in research.notes if n.year == year and n.approach == key)
+                for key in approaches
+            ]
+            lines.append(f"| {year} | " + " | ".join(str(c) for c in counts) + " |")
+        lines.append("")
+    tally = research.tally
+    lines += ["### The trend, as members judged it", ""]
+    lines += [f"- {label}: {tally.get(key, 0)}" for key, label in trends.items()]
+    lines += [f"- Judgements: {tally.get('total', 0)}", ""]
+    for judgement in research.judgements:
+        lines += [
+            f"- {md_escape(research.name(judgement.member_id))}: "
+            f"{trends.get(judgement.trend, '?')} — {md_escape(judgement.reason)}"
+        ]
+    if research.judgements:
+        lines.append("")
+    return lines

@@ -23,6 +23,17 @@ class Scenario(models.Model):
     # The warm-up check (a matching exercise) as data: {"intro", "items": [{"key", "text",
     # "answer", "explanation"}], "reasons": [{"key", "text"}]}. Empty: no warm-up.
     warmup = models.JSONField(default=dict, blank=True)
+    # A facilitator's own scenario: private to them (None for the built-in ones).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="scenarios",
+    )
+    copied_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -209,6 +220,8 @@ class Draft(models.Model):
     # Moderation: a hidden draft is seen by its author and the facilitators only.
     hidden = models.BooleanField(default=False)
     needs_source = models.BooleanField(default=False)
+    # Evidence cards of the room's scenario that this argument cites (services.draft_save checks).
+    citations = models.ManyToManyField("EvidenceCard", blank=True, related_name="citing_drafts")
     version = models.PositiveIntegerField(default=1)
     # The client change id that produced this version: a resend of it is acknowledged, not applied.
     last_client_id = models.CharField(max_length=64, blank=True)
@@ -267,6 +280,101 @@ class Recommendation(models.Model):
     @property
     def is_complete(self) -> bool:
         return bool(self.decision_id and self.rationale.strip() and self.revisit_condition.strip())
+
+
+class EvidenceCard(models.Model):
+    """A short piece of evidence learners can cite: data of a scenario, in our own words."""
+
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="cards")
+    key = models.SlugField(max_length=60)
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    source_note = models.CharField(max_length=300, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scenario", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["scenario", "key"], name="card_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ReleaseApproach(models.TextChoices):
+    OPEN_WEIGHTS = "open_weights", _("Open weights")
+    API_ONLY = "api_only", _("API only")
+    RESTRICTED = "restricted", _("Restricted")
+    STAGED = "staged", _("Staged")
+    OTHER = "other", _("Other")
+
+
+class Trend(models.TextChoices):
+    MORE_OPEN = "more_open", _("More open")
+    MORE_CLOSED = "more_closed", _("More closed")
+    MIXED = "mixed", _("Mixed")
+
+
+class ResearchNote(models.Model):
+    """One real release the room found: who, when, how, and where it says so. Shared by the
+    whole room; written by a member or a facilitator."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="research_notes")
+    author = models.ForeignKey(
+        Member, on_delete=models.CASCADE, null=True, blank=True, related_name="research_notes"
+    )
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    organisation = models.CharField(max_length=120)
+    year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    approach = models.CharField(max_length=20, choices=ReleaseApproach.choices)
+    summary = models.CharField(max_length=300)
+    source_url = models.URLField(max_length=500)
+    version = models.PositiveIntegerField(default=1)
+    # The client change that created the note (a resend is acknowledged, not a second note) and
+    # the one that produced the current version.
+    created_client_id = models.CharField(max_length=64)
+    last_client_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["year", "month", "organisation", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "created_client_id"], name="research_note_client_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation} {self.year}-{self.month:02d}"
+
+
+class TrendJudgement(models.Model):
+    """A member's reading of the trend in the room's research: one per member, changeable."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="trend_judgements")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    trend = models.CharField(max_length=20, choices=Trend.choices)
+    reason = models.CharField(max_length=500)
+    last_client_id = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["updated_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "member"], name="trend_judgement_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.trend}"
 
 
 class WarmupAttempt(models.Model):

@@ -33,6 +33,7 @@ _OPTIONAL_STR = (str, type(None))
 _BOOL = (bool,)
 _OPTIONAL_BOOL = (bool, type(None))
 _OBJECT = (dict,)
+_OPTIONAL_LIST = (list, type(None))
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "slot": Field(_OPTIONAL_INT, required=False),
         "draft_id": Field(_OPTIONAL_INT, required=False),
         "position_id": Field(_OPTIONAL_INT, required=False),
+        "citations": Field(_OPTIONAL_LIST, required=False),
     },
     "phase.advance": {"to": Field(_STR)},
     "positions.assign": {},
@@ -92,6 +94,20 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     # the warm-up check (members) and the solo learner's steps
     "warmup.submit": {"client_id": Field(_STR), "answers": Field(_OBJECT)},
     "solo.step": {"to": Field(_STR)},
+    # the research board (members and facilitators; the services check who may edit what)
+    "research.note.save": {
+        "client_id": Field(_STR),
+        "note_id": Field(_OPTIONAL_INT, required=False),
+        "base_version": Field(_INT),
+        "organisation": Field(_STR),
+        "year": Field(_INT),
+        "month": Field(_INT),
+        "approach": Field(_STR),
+        "summary": Field(_STR),
+        "source_url": Field(_STR),
+    },
+    "research.note.delete": {"note_id": Field(_INT)},
+    "research.judge": {"client_id": Field(_STR), "trend": Field(_STR), "reason": Field(_STR)},
 }
 
 

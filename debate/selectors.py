@@ -19,12 +19,18 @@ from classroom.models import ClassGroup
 
 from .models import (
     Draft,
+    EvidenceCard,
     Feedback,
     Member,
     Phase,
     Position,
     Recommendation,
+    ReleaseApproach,
+    ResearchNote,
     Room,
+    Scenario,
+    Trend,
+    TrendJudgement,
     WarmupAttempt,
 )
 
@@ -201,6 +207,7 @@ def draft_payload(draft: Draft) -> dict[str, Any]:
         "round": draft.round,
         "hidden": draft.hidden,
         "needs_source": draft.needs_source,
+        "citations": sorted(c.pk for c in draft.citations.all()),
     }
 
 
@@ -278,7 +285,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     if viewer.member is not None:
         me = next((m for m in members if m.pk == viewer.member.pk), None)
     current = Viewer(room, me, viewer.is_facilitator)
-    drafts = list(visible_drafts(viewer=current))
+    drafts = list(visible_drafts(viewer=current).prefetch_related("citations"))
     feedback = list(visible_feedback(viewer=current))
     rec = Recommendation.objects.filter(room=room).first()
     return {
@@ -323,6 +330,8 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
         "facilitators": facilitator_names(room=room) if viewer.is_facilitator else [],
         "recommendation": recommendation_payload(rec),
         **warmup_snapshot(viewer=current),
+        "cards": [card_payload(c) for c in scenario.cards.all()],
+        "research": research_snapshot(room=room),
     }
 
 
@@ -359,6 +368,7 @@ def room_record(*, room: Room, viewer: Viewer | None = None) -> RoomRecord:
     drafts = (
         Draft.objects.filter(room=room)
         .select_related("author")
+        .prefetch_related("citations")
         .order_by("round", "position__order", "kind", "slot", "author__joined_at")
     )
     if not for_facilitator:
@@ -463,3 +473,177 @@ def warmup_summary(*, room: Room) -> dict[str, Any]:
         for member_id, a in latest.items()
     ]
     return {"items": items, "members": members}
+
+
+# --- scenarios, evidence cards ------------------------------------------------------------------
+
+
+def scenario_usable_by(*, scenario: Scenario, user: User) -> bool:
+    """The built-in scenarios are everyone's; a custom one is its owner's alone."""
+    if scenario.is_builtin:
+        return True
+    return bool(user and user.is_authenticated and scenario.owner_id == user.pk)
+
+
+def scenarios_for_facilitator(*, user: User) -> QuerySet[Scenario]:
+    """What a facilitator may see, copy and run rooms with: built-in ones and their own."""
+    if not (user and user.is_authenticated):
+        return Scenario.objects.filter(is_builtin=True)
+    return Scenario.objects.filter(Q(is_builtin=True) | Q(owner=user)).order_by(
+        "-is_builtin", "title", "pk"
+    )
+
+
+def scenario_in_use(*, scenario: Scenario) -> bool:
+    return scenario.rooms.exists()
+
+
+def scenario_data(*, scenario: Scenario) -> dict[str, Any]:
+    """A scenario as the plain data services.scenario_create takes (copies, the editor)."""
+    return {
+        "title": scenario.title,
+        "question": scenario.question,
+        "briefing": scenario.briefing,
+        "argument_slots": scenario.argument_slots,
+        "risk_slots": scenario.risk_slots,
+        "revisit_months": scenario.revisit_months,
+        "recommendation_guidance": scenario.recommendation_guidance,
+        "revisit_guidance": scenario.revisit_guidance,
+        "positions": [
+            {"name": p.name, "short_name": p.short_name, "summary": p.summary}
+            for p in scenario.positions.all()
+        ],
+        "cards": [
+            {"title": c.title, "body": c.body, "source_note": c.source_note}
+            for c in scenario.cards.all()
+        ],
+    }
+
+
+def card_payload(card: EvidenceCard) -> dict[str, Any]:
+    return {
+        "id": card.pk,
+        "key": card.key,
+        "title": card.title,
+        "body": card.body,
+        "source_note": card.source_note,
+    }
+
+
+# --- research board -----------------------------------------------------------------------------
+
+MONTH_ABBR = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def research_note_payload(note: ResearchNote) -> dict[str, Any]:
+    return {
+        "id": note.pk,
+        "author_id": note.author_id,  # a member id; None when a facilitator wrote it
+        "by_facilitator": note.author_id is None,
+        "organisation": note.organisation,
+        "year": note.year,
+        "month": note.month,
+        "approach": note.approach,
+        "summary": note.summary,
+        "source_url": note.source_url,
+        "version": note.version,
+        "last_client_id": note.last_client_id,
+        "created_client_id": note.created_client_id,
+    }
+
+
+def judgement_payload(judgement: TrendJudgement) -> dict[str, Any]:
+    return {
+        "id": judgement.pk,
+        "member_id": judgement.member_id,
+        "trend": judgement.trend,
+        "reason": judgement.reason,
+        "last_client_id": judgement.last_client_id,
+    }
+
+
+def trend_tally(*, room: Room) -> dict[str, int]:
+    """How many members judged the trend each way (removed members are not counted)."""
+    tally = dict.fromkeys(Trend.values, 0)
+    judgements = TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True)
+    for trend in judgements.values_list("trend", flat=True):
+        tally[trend] += 1
+    tally["total"] = sum(tally[t] for t in Trend.values)
+    return tally
+
+
+def research_timeline(notes: list[ResearchNote]) -> list[dict[str, Any]]:
+    """The notes by month, oldest first; each month lists its notes and counts per approach."""
+    months: dict[tuple[int, int], list[ResearchNote]] = {}
+    for note in sorted(notes, key=lambda n: (n.year, n.month, n.organisation.lower(), n.pk)):
+        months.setdefault((note.year, note.month), []).append(note)
+    return [
+        {
+            "year": year,
+            "month": month,
+            "label": f"{MONTH_ABBR[month - 1]} {year}",
+            "notes": items,
+            "approaches": {
+                a: sum(1 for n in items if n.approach == a) for a in ReleaseApproach.values
+            },
+        }
+        for (year, month), items in months.items()
+    ]
+
+
+def research_snapshot(*, room: Room) -> dict[str, Any]:
+    """The research board for the socket snapshot: notes, judgements and the tally."""
+    notes = list(ResearchNote.objects.filter(room=room))
+    judgements = list(TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True))
+    tally = dict.fromkeys(Trend.values, 0)
+    for judgement in judgements:
+        tally[judgement.trend] += 1
+    tally["total"] = len(judgements)
+    return {
+        "notes": [research_note_payload(n) for n in notes],
+        "judgements": [judgement_payload(j) for j in judgements],
+        "tally": tally,
+    }
+
+
+@dataclass(frozen=True)
+class ResearchRecord:
+    """The room's research for the record: notes, a timeline by month and approach, and the
+    members' judgements of the trend with their tally."""
+
+    notes: list[ResearchNote]
+    timeline: list[dict[str, Any]]
+    judgements: list[TrendJudgement]
+    tally: dict[str, int]
+    names: dict[int, str]
+
+    def author(self, note: ResearchNote) -> str:
+        if note.author_id is None:
+            return "Facilitator"
+        return self.names.get(note.author_id, "—")
+
+    def name(self, member_id: int) -> str:
+        return self.names.get(member_id, "—")
+
+
+def research_record(*, room: Room, viewer: Viewer | None = None) -> ResearchRecord:
+    """The research board as `viewer` may see it (None: as the facilitators see it): members of
+    anonymous rooms see code names."""
+    members = list(room.members.all())
+    if viewer is None:
+        names = {m.pk: m.display_name for m in members}
+    else:
+        names = {m.pk: m.display_name if viewer.sees_real_name(m) else m.code_name for m in members}
+    notes = list(ResearchNote.objects.filter(room=room))
+    judgements = list(
+        TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True).order_by(
+            "member__joined_at", "pk"
+        )
+    )
+    return ResearchRecord(
+        notes=notes,
+        timeline=research_timeline(notes),
+        judgements=judgements,
+        tally=trend_tally(room=room),
+        names=names,
+    )

@@ -36,6 +36,7 @@ from .models import (
     AssignmentMethod,
     Draft,
     DraftKind,
+    EvidenceCard,
     Feedback,
     Member,
     Phase,
@@ -124,14 +125,22 @@ def _clean_client_id(client_id: Any) -> str:
 def scenario_install(*, data: dict[str, Any], builtin: bool = False) -> Scenario:
     """Create or update a scenario and its positions from a dict (see debate/scenarios/*.json)."""
     with transaction.atomic():
-        return scenario_install_with(Scenario, Position, data=data, builtin=builtin)
+        return scenario_install_with(
+            Scenario, Position, data=data, builtin=builtin, card_model=EvidenceCard
+        )
 
 
 def scenario_install_with(
-    scenario_model: Any, position_model: Any, *, data: dict[str, Any], builtin: bool
+    scenario_model: Any,
+    position_model: Any,
+    *,
+    data: dict[str, Any],
+    builtin: bool,
+    card_model: Any = None,
 ) -> Any:
     """The installer proper, taking the model classes so that the data migration can pass its
-    historical models."""
+    historical models. Evidence cards are installed when `card_model` is given (migrations
+    older than 0006 have no cards)."""
     defaults = {
         "title": data["title"],
         "question": data["question"],
@@ -160,6 +169,18 @@ def scenario_install_with(
                 "order": order,
             },
         )
+    if card_model is not None:
+        for order, card in enumerate(data.get("cards", [])):
+            card_model.objects.update_or_create(
+                scenario=scenario,
+                key=card["key"],
+                defaults={
+                    "title": card["title"],
+                    "body": card["body"],
+                    "source_note": card.get("source_note", ""),
+                    "order": order,
+                },
+            )
     return scenario
 
 
@@ -185,6 +206,8 @@ def room_create(
     classgroup: ClassGroup | None = None,
 ) -> Room:
     title = (title or "").strip()[:120] or scenario.title
+    if not selectors.scenario_usable_by(scenario=scenario, user=owner):
+        raise NotFound(_("No such scenario."), field="scenario")
     if assignment_method not in AssignmentMethod.values:
         raise Invalid(_("Unknown assignment method."), field="assignment_method")
     _check_cap(choice_cap)
@@ -524,6 +547,7 @@ def draft_save(
     slot: Any = None,
     draft_id: Any = None,
     position_id: Any = None,
+    citations: Any = None,
 ) -> SaveResult:
     """Save one draft slot.
 
@@ -533,8 +557,11 @@ def draft_save(
     A resend of the change that produced the current version is acknowledged without a change.
     A member may name the `position_id` they wrote for: if they have moved team since, the write is
     refused (code position_changed) instead of landing in the new team's slot.
+    `citations`, when given, is the complete list of evidence card ids the draft cites (cards of
+    the room's scenario only); None leaves the citations as they are.
     """
     client_id = _clean_client_id(client_id)
+    citation_ids = _clean_card_ids(citations)
     text = _clean_text(text, field="text", max_chars=settings.QUORUM["MAX_DRAFT_CHARS"])
     if not (_is_int(base_version) and base_version >= 0):
         raise Invalid(_("base_version must be a whole number."), field="base_version")
@@ -562,6 +589,8 @@ def draft_save(
             member = None
         if draft.pk and draft.last_client_id == client_id:
             return SaveResult(id=draft.pk, version=draft.version, duplicate=True, seq=None)
+        cards = None if citation_ids is None else _cards_in_room(room, citation_ids)
+        current_cited = _cited_ids(draft)
         current_version = draft.version if draft.pk else 0
         if base_version != current_version:
             raise Conflict(
@@ -572,7 +601,8 @@ def draft_save(
                     "version": current_version,
                 },
             )
-        if draft.pk and draft.text == text:
+        same_citations = cards is None or [c.pk for c in cards] == current_cited
+        if draft.pk and draft.text == text and same_citations:
             # Nothing to change: acknowledge at the current version without a write.
             return SaveResult(id=draft.pk, version=draft.version, duplicate=True, seq=None)
         draft.text = text
@@ -586,6 +616,8 @@ def draft_save(
         else:
             draft.version = 1
             draft.save()
+        if cards is not None and not same_citations:
+            draft.citations.set(cards)
         # A hidden draft (edited by a facilitator) reaches its author and the facilitators only.
         # A solo room has one learner, who holds every position (on all their devices).
         audience = (
@@ -1177,7 +1209,8 @@ def solo_start(*, scenario_id: Any, display_name: Any = "") -> SoloStart:
     drafting (there is nobody to wait for in a lobby)."""
     if not _is_int(scenario_id):
         raise Invalid(_("Please choose a scenario."), field="scenario")
-    scenario = Scenario.objects.filter(pk=scenario_id).first()
+    # Custom scenarios are private to their facilitator: a solo learner uses a built-in one.
+    scenario = Scenario.objects.filter(pk=scenario_id, is_builtin=True).first()
     if scenario is None or not scenario.positions.exists():
         raise NotFound(_("No such scenario."), field="scenario")
     if not isinstance(display_name, str):
@@ -1379,3 +1412,447 @@ def warmup_submit(
             audience=Audience.member(member.pk),
         )
     return attempt
+
+
+# --- evidence cards and citations --------------------------------------------------------------
+
+MAX_CITATIONS = 8
+
+
+def _clean_card_ids(citations: Any) -> list[int] | None:
+    if citations is None:
+        return None
+    if not isinstance(citations, list) or not all(_is_int(c) for c in citations):
+        raise Invalid(_("citations must be a list of card ids."), field="citations")
+    if len(citations) > MAX_CITATIONS:
+        raise Invalid(
+            _("An argument can cite at most %(limit)d cards.") % {"limit": MAX_CITATIONS},
+            code="too_many",
+            field="citations",
+        )
+    return sorted(set(citations))
+
+
+def _cards_in_room(room: Room, card_ids: list[int]) -> list[EvidenceCard]:
+    """The cards, looked up inside the room's scenario: another scenario's card is not found."""
+    cards = list(EvidenceCard.objects.filter(scenario_id=room.scenario_id, pk__in=card_ids))
+    if len(cards) != len(card_ids):
+        raise NotFound(
+            _("No such evidence card in this room's scenario."),
+            code="card_not_found",
+            field="citations",
+        )
+    return sorted(cards, key=lambda c: c.pk)
+
+
+def _cited_ids(draft: Draft) -> list[int]:
+    if not draft.pk:
+        return []
+    return sorted(draft.citations.values_list("pk", flat=True))
+
+
+# --- research board ---------------------------------------------------------------------------
+
+RESEARCH_ORG_MAX = 120
+RESEARCH_SUMMARY_MAX = 300
+RESEARCH_URL_MAX = 500
+RESEARCH_REASON_MAX = 500
+RESEARCH_YEAR_MIN = 2000
+
+
+def _research_writer(room: Room, actor: User, member_id: int | None) -> Member | None:
+    """Who writes on the room's research board: a member of this room who may write, or (no
+    member id) one of its facilitators. Returns the member, or None for a facilitator."""
+    if room.phase == Phase.CLOSED:
+        raise WrongPhase(_("This room is closed."), phase=room.phase)
+    if member_id is None:
+        _require_facilitator(room, actor)
+        return None
+    member = Member.objects.filter(pk=member_id, room=room).first()
+    if member is None or member.removed_at is not None:
+        raise Forbidden(_("You are not a member of this room."))
+    if member.muted:
+        raise Forbidden(
+            _("The facilitator has muted you: you can read, but not write, for now."),
+            code="muted",
+        )
+    if room.editing_locked:
+        raise WrongPhase(_("The facilitator has paused all editing for the moment."), code="locked")
+    return member
+
+
+def clean_source_url(value: Any) -> str:
+    """An absolute http or https address, checked here on the server (javascript:, data: and
+    the like are refused whatever the browser sent)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator
+
+    url = _clean_text(value, field="source_url", max_chars=RESEARCH_URL_MAX, required=True)
+    url = url.strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise Invalid(
+            _("The source must be a web address starting with http:// or https://."),
+            code="bad_url",
+            field="source_url",
+        ) from None
+    return url
+
+
+def _clean_note_fields(
+    *, organisation: Any, year: Any, month: Any, approach: Any, summary: Any, source_url: Any
+) -> dict[str, Any]:
+    from .models import ReleaseApproach
+
+    organisation = " ".join(
+        _clean_text(
+            organisation, field="organisation", max_chars=RESEARCH_ORG_MAX, required=True
+        ).split()
+    )
+    summary = " ".join(
+        _clean_text(summary, field="summary", max_chars=RESEARCH_SUMMARY_MAX, required=True).split()
+    )
+    latest_year = timezone.now().year + 1
+    if not (_is_int(year) and RESEARCH_YEAR_MIN <= year <= latest_year):
+        raise Invalid(
+            _("The year must be between %(first)d and %(last)d.")
+            % {"first": RESEARCH_YEAR_MIN, "last": latest_year},
+            field="year",
+        )
+    if not (_is_int(month) and 1 <= month <= 12):
+        raise Invalid(_("The month must be a number from 1 to 12."), field="month")
+    if approach not in ReleaseApproach.values:
+        raise Invalid(_("Choose one of the release approaches."), field="approach")
+    return {
+        "organisation": organisation,
+        "year": year,
+        "month": month,
+        "approach": approach,
+        "summary": summary,
+        "source_url": clean_source_url(source_url),
+    }
+
+
+def research_note_save(
+    *,
+    room_id: int,
+    actor: User,
+    member_id: int | None,
+    client_id: Any,
+    note_id: Any,
+    base_version: Any,
+    organisation: Any,
+    year: Any,
+    month: Any,
+    approach: Any,
+    summary: Any,
+    source_url: Any,
+) -> SaveResult:
+    """Add a note to the room's research board (note_id None) or edit one. Only its author or a
+    facilitator edits a note; `base_version` guards against overwriting someone else's edit, and
+    a resend of the same change (client id) is acknowledged without a second note."""
+    from .models import ResearchNote
+
+    client_id = _clean_client_id(client_id)
+    fields = _clean_note_fields(
+        organisation=organisation,
+        year=year,
+        month=month,
+        approach=approach,
+        summary=summary,
+        source_url=source_url,
+    )
+    if not (_is_int(base_version) and base_version >= 0):
+        raise Invalid(_("base_version must be a whole number."), field="base_version")
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        member = _research_writer(room, actor, member_id)
+        if note_id is None:
+            existing = ResearchNote.objects.filter(room=room, created_client_id=client_id).first()
+            if existing is not None:
+                return SaveResult(
+                    id=existing.pk, version=existing.version, duplicate=True, seq=None
+                )
+            note = ResearchNote(
+                room=room,
+                author=member,
+                author_user=actor if member is None and actor.is_authenticated else None,
+                created_client_id=client_id,
+                last_client_id=client_id,
+                version=1,
+                **fields,
+            )
+            note.save()
+        else:
+            note = _note_in_room(room, note_id)
+            _require_note_editor(room, actor, member, note)
+            if note.last_client_id == client_id:
+                return SaveResult(id=note.pk, version=note.version, duplicate=True, seq=None)
+            if base_version != note.version:
+                raise Conflict(
+                    _("This note was changed elsewhere since you started editing it."),
+                    current=selectors.research_note_payload(note),
+                )
+            for name, value in fields.items():
+                setattr(note, name, value)
+            note.version += 1
+            note.last_client_id = client_id
+            note.save()
+        seq = events.emit(
+            room,
+            events.RESEARCH_NOTE_UPDATED,
+            {"note": selectors.research_note_payload(note)},
+            audience=Audience.room(),
+        )
+    return SaveResult(id=note.pk, version=note.version, duplicate=False, seq=seq)
+
+
+def research_note_delete(*, room_id: int, actor: User, member_id: int | None, note_id: Any) -> None:
+    """Delete a note: its author or a facilitator. Deleting a note already gone is refused."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        member = _research_writer(room, actor, member_id)
+        note = _note_in_room(room, note_id)
+        _require_note_editor(room, actor, member, note)
+        note_pk = note.pk
+        note.delete()
+        events.emit(
+            room,
+            events.RESEARCH_NOTE_DELETED,
+            {"note_id": note_pk},
+            audience=Audience.room(),
+        )
+
+
+def _note_in_room(room: Room, note_id: Any):
+    from .models import ResearchNote
+
+    if not _is_int(note_id):
+        raise Invalid(_("note_id must be a number."), field="note_id")
+    note = ResearchNote.objects.filter(pk=note_id, room=room).first()
+    if note is None:
+        raise NotFound(_("No such research note in this room."), field="note_id")
+    return note
+
+
+def _require_note_editor(room: Room, actor: User, member: Member | None, note) -> None:
+    if member is None:
+        return  # a facilitator (checked by _research_writer)
+    if note.author_id != member.pk:
+        raise Forbidden(
+            _("Only the note's author or a facilitator can change it."), code="not_author"
+        )
+
+
+def trend_judge(
+    *, room_id: int, actor: User, member_id: int | None, client_id: Any, trend: Any, reason: Any
+) -> SaveResult:
+    """A member records (or changes) their judgement of the trend, with a reason."""
+    from .models import Trend, TrendJudgement
+
+    client_id = _clean_client_id(client_id)
+    if trend not in Trend.values:
+        raise Invalid(_("Choose more open, more closed or mixed."), field="trend")
+    reason = " ".join(
+        _clean_text(reason, field="reason", max_chars=RESEARCH_REASON_MAX, required=True).split()
+    )
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if member_id is None:
+            if selectors.room_is_facilitator(room=room, user=actor):
+                raise Forbidden(
+                    _("Judgements of the trend are the members' own."), code="members_only"
+                )
+            raise Forbidden(_("You are not a member of this room."))
+        member = _research_writer(room, actor, member_id)
+        assert member is not None
+        judgement = TrendJudgement.objects.filter(room=room, member=member).first()
+        if judgement is not None and judgement.last_client_id == client_id:
+            return SaveResult(id=judgement.pk, version=1, duplicate=True, seq=None)
+        if judgement is None:
+            judgement = TrendJudgement(room=room, member=member)
+        judgement.trend = trend
+        judgement.reason = reason
+        judgement.last_client_id = client_id
+        judgement.save()
+        seq = events.emit(
+            room,
+            events.RESEARCH_JUDGEMENT_UPDATED,
+            {
+                "judgement": selectors.judgement_payload(judgement),
+                "tally": selectors.trend_tally(room=room),
+            },
+            audience=Audience.room(),
+        )
+    return SaveResult(id=judgement.pk, version=1, duplicate=False, seq=seq)
+
+
+# --- custom scenarios -------------------------------------------------------------------------
+
+SCENARIO_POSITIONS_MIN = 2
+SCENARIO_POSITIONS_MAX = 6
+SCENARIO_CARDS_MAX = 20
+SCENARIO_ARGUMENT_SLOTS_MAX = 6
+SCENARIO_RISK_SLOTS_MAX = 3
+SCENARIO_REVISIT_MONTHS_MAX = 60
+
+
+def _clean_scenario_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Check a scenario written by a facilitator: the same limits whatever form sent it."""
+
+    def number(name: str, low: int, high: int) -> int:
+        value = data.get(name)
+        if not (_is_int(value) and low <= value <= high):
+            raise Invalid(
+                _("%(field)s must be a number from %(low)d to %(high)d.")
+                % {"field": name, "low": low, "high": high},
+                field=name,
+            )
+        return value
+
+    clean = {
+        "title": _clean_text(data.get("title"), field="title", max_chars=200, required=True),
+        "question": _clean_text(
+            data.get("question"), field="question", max_chars=2000, required=True
+        ),
+        "briefing": _clean_text(
+            data.get("briefing"), field="briefing", max_chars=20000, required=True
+        ),
+        "argument_slots": number("argument_slots", 1, SCENARIO_ARGUMENT_SLOTS_MAX),
+        "risk_slots": number("risk_slots", 1, SCENARIO_RISK_SLOTS_MAX),
+        "revisit_months": number("revisit_months", 1, SCENARIO_REVISIT_MONTHS_MAX),
+        "recommendation_guidance": _clean_text(
+            data.get("recommendation_guidance", ""), field="recommendation_guidance", max_chars=2000
+        ),
+        "revisit_guidance": _clean_text(
+            data.get("revisit_guidance", ""), field="revisit_guidance", max_chars=2000
+        ),
+    }
+    clean["title"] = clean["title"].strip()
+    positions = data.get("positions") or []
+    if not (SCENARIO_POSITIONS_MIN <= len(positions) <= SCENARIO_POSITIONS_MAX):
+        raise Invalid(
+            _("A scenario has from %(low)d to %(high)d positions.")
+            % {"low": SCENARIO_POSITIONS_MIN, "high": SCENARIO_POSITIONS_MAX},
+            code="positions_count",
+            field="positions",
+        )
+    clean["positions"] = []
+    for pos in positions:
+        name = _clean_text(pos.get("name"), field="name", max_chars=120, required=True).strip()
+        short = _clean_text(pos.get("short_name") or name[:40], field="short_name", max_chars=40)
+        clean["positions"].append(
+            {
+                "name": name,
+                "short_name": short.strip() or name[:40],
+                "summary": _clean_text(
+                    pos.get("summary"), field="summary", max_chars=2000, required=True
+                ),
+            }
+        )
+    names = [p["name"].lower() for p in clean["positions"]]
+    if len(set(names)) != len(names):
+        raise Invalid(_("Two positions have the same name."), code="duplicate", field="positions")
+    cards = data.get("cards") or []
+    if len(cards) > SCENARIO_CARDS_MAX:
+        raise Invalid(
+            _("A scenario has at most %(limit)d evidence cards.") % {"limit": SCENARIO_CARDS_MAX},
+            code="too_many",
+            field="cards",
+        )
+    clean["cards"] = [
+        {
+            "title": _clean_text(card.get("title"), field="title", max_chars=120, required=True),
+            "body": _clean_text(card.get("body"), field="body", max_chars=2000, required=True),
+            "source_note": _clean_text(
+                card.get("source_note", ""), field="source_note", max_chars=300
+            ),
+        }
+        for card in cards
+    ]
+    return clean
+
+
+def _write_scenario_parts(scenario: Scenario, clean: dict[str, Any]) -> None:
+    """Positions and cards of an unused scenario, replaced as a whole."""
+    from django.utils.text import slugify
+
+    scenario.positions.all().delete()
+    scenario.cards.all().delete()
+    for order, pos in enumerate(clean["positions"]):
+        key = f"{slugify(pos['short_name'])[:30] or 'position'}-{order + 1}"
+        Position.objects.create(scenario=scenario, key=key, order=order, **pos)
+    for order, card in enumerate(clean["cards"]):
+        key = f"{slugify(card['title'])[:50] or 'card'}-{order + 1}"
+        EvidenceCard.objects.create(scenario=scenario, key=key, order=order, **card)
+
+
+def _new_scenario_slug() -> str:
+    import uuid
+
+    return f"custom-{uuid.uuid4().hex[:12]}"
+
+
+def scenario_create(*, owner: AbstractBaseUser, data: dict[str, Any]) -> Scenario:
+    """A facilitator's own scenario, private to them."""
+    clean = _clean_scenario_data(data)
+    if not owner.is_authenticated:
+        raise Forbidden(_("Sign in to write scenarios."))
+    with transaction.atomic():
+        scenario = Scenario.objects.create(
+            slug=_new_scenario_slug(),
+            owner=owner,
+            is_builtin=False,
+            **{k: v for k, v in clean.items() if k not in ("positions", "cards")},
+        )
+        _write_scenario_parts(scenario, clean)
+    return scenario
+
+
+def _own_scenario_for_update(actor: User, scenario_id: Any) -> Scenario:
+    if not _is_int(scenario_id):
+        raise Invalid(_("scenario_id must be a number."), field="scenario_id")
+    scenario = Scenario.objects.select_for_update().filter(pk=scenario_id).first()
+    if scenario is None or not selectors.scenario_usable_by(scenario=scenario, user=actor):
+        raise NotFound(_("No such scenario."))
+    if scenario.is_builtin or scenario.owner_id != actor.pk:
+        raise Forbidden(
+            _("The built-in scenario is read-only: make a copy to change it."), code="read_only"
+        )
+    return scenario
+
+
+def scenario_update(*, actor: User, scenario_id: Any, data: dict[str, Any]) -> Scenario:
+    """Edit one's own scenario, only while no room uses it (rooms keep the scenario they were
+    run with; to change a used one, copy it)."""
+    clean = _clean_scenario_data(data)
+    with transaction.atomic():
+        scenario = _own_scenario_for_update(actor, scenario_id)
+        if scenario.rooms.exists():
+            raise Conflict(
+                _("A room already uses this scenario; make a copy to change it."),
+                code="scenario_in_use",
+            )
+        for name, value in clean.items():
+            if name not in ("positions", "cards"):
+                setattr(scenario, name, value)
+        scenario.save()
+        _write_scenario_parts(scenario, clean)
+    return scenario
+
+
+def scenario_copy(*, actor: User, scenario_id: Any) -> Scenario:
+    """A private, editable copy of the built-in scenario or of one's own."""
+    if not _is_int(scenario_id):
+        raise Invalid(_("scenario_id must be a number."), field="scenario_id")
+    source = Scenario.objects.filter(pk=scenario_id).first()
+    if source is None or not selectors.scenario_usable_by(scenario=source, user=actor):
+        raise NotFound(_("No such scenario."))
+    data = selectors.scenario_data(scenario=source)
+    data["title"] = (_("Copy of %(title)s") % {"title": source.title})[:200]
+    with transaction.atomic():
+        copy = scenario_create(owner=actor, data=data)
+        copy.copied_from = source
+        copy.save(update_fields=["copied_from"])
+    return copy

@@ -15,4 +15,10 @@ urlpatterns = [
     path("solo/start/", views.solo_start, name="solo_start"),
     path("solo/resume/", views.solo_resume, name="solo_resume"),
     path("solo/resume/<str:token>/", views.solo_resume_link, name="solo_resume_link"),
+    path("rooms/<int:room_id>/briefing/", views.room_briefing, name="room_briefing"),
+    path("scenarios/", views.scenario_list, name="scenario_list"),
+    path("scenarios/new/", views.scenario_new, name="scenario_new"),
+    path("scenarios/<int:scenario_id>/", views.scenario_briefing, name="scenario_briefing"),
+    path("scenarios/<int:scenario_id>/edit/", views.scenario_edit, name="scenario_edit"),
+    path("scenarios/<int:scenario_id>/copy/", views.scenario_copy, name="scenario_copy"),
 ]

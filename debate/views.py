@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,8 +25,17 @@ from classroom.identity import member_id_for, member_remember
 
 from . import exports, selectors, services
 from .errors import DomainError
-from .forms import JoinForm, RoomCreateForm, SoloResumeForm, SoloStartForm
-from .models import AssignmentMethod, Phase, Room
+from .forms import (
+    CardFormSet,
+    JoinForm,
+    PositionFormSet,
+    RoomCreateForm,
+    ScenarioForm,
+    SoloResumeForm,
+    SoloStartForm,
+    scenario_form_data,
+)
+from .models import AssignmentMethod, Phase, Room, Scenario
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -159,6 +169,7 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "maxDraftChars": settings.QUORUM["MAX_DRAFT_CHARS"],
         "maxRecommendationChars": settings.QUORUM["MAX_RECOMMENDATION_CHARS"],
         "solo": viewer.room.is_solo,
+        "briefingUrl": reverse("debate:room_briefing", args=[viewer.room.pk]),
     }
     context = {"room": viewer.room, "viewer": viewer, "config": config}
     if viewer.room.is_solo:
@@ -202,7 +213,8 @@ def room_export_md(request: HttpRequest, room_id: int) -> HttpResponse:
     if not viewer.is_facilitator and not solo and viewer.room.phase != Phase.CLOSED:
         raise Http404(_("The record can be downloaded once the room is closed."))
     record = selectors.room_record(room=viewer.room, viewer=viewer)
-    body = exports.record_markdown(record=record)
+    research = selectors.research_record(room=viewer.room, viewer=viewer)
+    body = exports.record_markdown(record=record, research=research)
     if viewer.is_facilitator or solo:
         summary = selectors.warmup_summary(room=viewer.room)
         body += exports.warmup_markdown(summary=summary, names=record.names)
@@ -350,3 +362,124 @@ def solo_resume(request: HttpRequest) -> HttpResponse:
     elif request.method == "POST":
         status = 400
     return render(request, "debate/solo_resume.html", {"form": form}, status=status)
+
+
+# --- briefing, evidence cards and custom scenarios (issue 6) ------------------------------------
+
+
+def _briefing(request: HttpRequest, scenario: Scenario, room: Room | None) -> HttpResponse:
+    return render(
+        request,
+        "debate/briefing.html",
+        {
+            "scenario": scenario,
+            "room": room,
+            "positions": list(scenario.positions.all()),
+            "cards": list(scenario.cards.all()),
+        },
+    )
+
+
+@require_GET
+def room_briefing(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The room's scenario briefing and evidence cards, for its members and facilitators."""
+    viewer = _viewer_or_404(request, room_id)
+    return _briefing(request, viewer.room.scenario, viewer.room)
+
+
+def _usable_scenario_or_404(request: HttpRequest, scenario_id: int) -> Scenario:
+    scenario = Scenario.objects.filter(pk=scenario_id).first()
+    if scenario is None or not selectors.scenario_usable_by(scenario=scenario, user=request.user):
+        raise Http404(_("No such scenario."))
+    return scenario
+
+
+@login_required
+@require_GET
+def scenario_briefing(request: HttpRequest, scenario_id: int) -> HttpResponse:
+    return _briefing(request, _usable_scenario_or_404(request, scenario_id), None)
+
+
+@login_required
+@require_GET
+def scenario_list(request: HttpRequest) -> HttpResponse:
+    scenarios = list(
+        # Rooms of this facilitator only: other facilitators' use of the built-in one is theirs.
+        selectors.scenarios_for_facilitator(user=request.user).annotate(
+            room_count=Count("rooms", filter=Q(rooms__owner=request.user))
+        )
+    )
+    return render(request, "debate/scenario_list.html", {"scenarios": scenarios})
+
+
+def _scenario_forms(request: HttpRequest, initial: dict | None = None):
+    data = request.POST if request.method == "POST" else None
+    initial = initial or {}
+    form = ScenarioForm(
+        data, initial={k: v for k, v in initial.items() if k not in ("positions", "cards")}
+    )
+    positions = PositionFormSet(data, prefix="positions", initial=initial.get("positions"))
+    cards = CardFormSet(data, prefix="cards", initial=initial.get("cards"))
+    return form, positions, cards
+
+
+def _scenario_editor(
+    request: HttpRequest, *, scenario: Scenario | None, initial: dict | None
+) -> HttpResponse:
+    form, positions, cards = _scenario_forms(request, initial)
+    if request.method == "POST" and form.is_valid() and positions.is_valid() and cards.is_valid():
+        data = scenario_form_data(form, positions, cards)
+        try:
+            if scenario is None:
+                saved = services.scenario_create(owner=request.user, data=data)
+            else:
+                saved = services.scenario_update(
+                    actor=request.user, scenario_id=scenario.pk, data=data
+                )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Scenario saved."))
+            return redirect("debate:scenario_briefing", scenario_id=saved.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "debate/scenario_form.html",
+        {"form": form, "positions": positions, "cards": cards, "scenario": scenario},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scenario_new(request: HttpRequest) -> HttpResponse:
+    initial = {
+        "argument_slots": 3,
+        "risk_slots": 1,
+        "revisit_months": 6,
+    }
+    return _scenario_editor(request, scenario=None, initial=initial)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scenario_edit(request: HttpRequest, scenario_id: int) -> HttpResponse:
+    scenario = _usable_scenario_or_404(request, scenario_id)
+    if scenario.is_builtin or scenario.owner_id != request.user.pk:
+        messages.info(request, _("The built-in scenario is read-only: copy it to change it."))
+        return redirect("debate:scenario_list")
+    if selectors.scenario_in_use(scenario=scenario):
+        messages.info(request, _("A room already uses this scenario: copy it to change it."))
+        return redirect("debate:scenario_list")
+    return _scenario_editor(
+        request, scenario=scenario, initial=selectors.scenario_data(scenario=scenario)
+    )
+
+
+@login_required
+@require_POST
+def scenario_copy(request: HttpRequest, scenario_id: int) -> HttpResponse:
+    scenario = _usable_scenario_or_404(request, scenario_id)
+    copy = services.scenario_copy(actor=request.user, scenario_id=scenario.pk)
+    messages.success(request, _("Copied. Change what you like, then save."))
+    return redirect("debate:scenario_edit", scenario_id=copy.pk)

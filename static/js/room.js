@@ -6,6 +6,8 @@ import { Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
 import { renderSolo, soloHint } from "./solo.js";
 import { applyWarmupEvent, renderWarmup, renderWarmupResults } from "./warmup.js";
+import { createResearch, describeResearchEvent } from "./research.js";
+import { citationPicker, citationList, sameIds } from "./citations.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -74,6 +76,7 @@ const socket = new RoomSocket({
     render();
   },
 });
+const research = createResearch({ socket, config, announce: (text) => announce(text) });
 
 function handleMessage(message) {
   switch (message.type) {
@@ -83,6 +86,7 @@ function handleMessage(message) {
     case "synced":
       state.synced = true;
       flush();
+      research.flush();
       renderStatus();
       break;
     case "ack":
@@ -162,6 +166,7 @@ function applySnapshot(snap) {
   state.clockOffset = Date.parse(snap.server_time) - Date.now();
   drainBuffered();
   reconcileOutbox();
+  research.onSnapshot(snap);
   if (hadSnapshot && previousPhase !== snap.room.phase) {
     announce(`Phase: ${PHASE_LABELS[snap.room.phase]}`);
   }
@@ -171,6 +176,11 @@ function applySnapshot(snap) {
 
 function applyEvent(event) {
   const snap = state.snap;
+  if (research.applyEvent(event)) {
+    if (snap.me.role === "facilitator") recordActivity(event);
+    queueRender();
+    return;
+  }
   switch (event.type) {
     case "member.joined": {
       if (!snap.members.some((m) => m.id === event.member.id)) {
@@ -300,7 +310,7 @@ function describeEvent(event) {
     case "facilitators.changed": return `Facilitators: ${event.facilitators.join(", ")}`;
     case "recommendation.updated": return "Recommendation saved";
     case "warmup.attempted": return `${name(event.attempt.member_id)}: warm-up ${event.attempt.score}/${event.attempt.total}`;
-    default: return null;
+    default: return describeResearchEvent(event, name);
   }
 }
 
@@ -337,7 +347,7 @@ function sameValue(target, payload, item) {
       payload.revisit_condition === item.revisit_condition
     );
   }
-  return payload.text === item.text;
+  return payload.text === item.text && sameIds(payload.citations, item.citations);
 }
 
 function queueChange(target, payload) {
@@ -401,6 +411,7 @@ function settle(entry, version) {
 }
 
 function handleAck(ack) {
+  if (research.handleAck(ack)) return;
   const entry = outbox.byClientId(ack.client_id);
   if (!entry) return;
   const item = serverItem(entry.target);
@@ -423,6 +434,7 @@ function handleAck(ack) {
       kind,
       slot: Number(slot),
       text: entry.payload.text,
+      citations: entry.payload.citations || (index === -1 ? [] : state.snap.drafts[index].citations),
       version: ack.version,
       last_client_id: ack.client_id,
     };
@@ -436,6 +448,7 @@ function handleAck(ack) {
 }
 
 function handleError(error) {
+  if (research.handleError(error)) return;
   const entry = error.client_id ? outbox.byClientId(error.client_id) : null;
   if (!entry) {
     showError(error.message);
@@ -847,7 +860,7 @@ function makeEditor(target, { id, label, hint, kind, slot, positionId, max }) {
   if (!area) {
     area = h("textarea", { id, rows: 4, maxlength: max, "aria-describedby": `${id}-hint ${id}-count` });
     area.addEventListener("input", () => {
-      queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value });
+      queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value, citations: currentCitations(target) });
       maybeTyping();
       const counter = document.getElementById(`${id}-count`);
       if (counter) counter.textContent = countText(area.value, max);
@@ -867,7 +880,22 @@ function makeEditor(target, { id, label, hint, kind, slot, positionId, max }) {
     h("p", { class: "help", id: `${id}-hint` }, hint),
     area,
     h("p", { class: "counter", id: `${id}-count` }, countText(area.value, max)),
+    citationPicker({
+      cards: state.snap.cards,
+      selected: currentCitations(target),
+      id: `${id}-cite`,
+      disabled: blocked,
+      onChange: (ids) => queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value, citations: ids }),
+    }),
     item ? feedbackList(item) : null);
+}
+
+function currentCitations(target) {
+  const entry = outbox.get(target);
+  const pending = entry && (entry.next || entry.payload);
+  if (pending && pending.citations) return pending.citations;
+  const item = serverItem(target);
+  return (item && item.citations) || [];
 }
 
 function draftBadges(draft) {
@@ -942,7 +970,7 @@ function renderTeamDrafts() {
     section.append(h("article", { class: "mate" },
       h("h3", {}, h("span", { class: `dot${mate.online ? " online" : ""}`, "aria-hidden": "true" }), mate.display_name),
       drafts.length
-        ? h("ul", { class: "draft-list" }, drafts.map((d) => h("li", {}, h("span", { class: "slot-label" }, slotLabel(d), draftBadges(d)), h("span", { class: "draft-text" }, d.text), feedbackList(d))))
+        ? h("ul", { class: "draft-list" }, drafts.map((d) => h("li", {}, h("span", { class: "slot-label" }, slotLabel(d), draftBadges(d)), h("span", { class: "draft-text" }, d.text), citationList(state.snap.cards, d.citations, config.briefingUrl), feedbackList(d))))
         : h("p", { class: "muted" }, "Nothing written yet.")));
   }
   return section;
@@ -1025,11 +1053,11 @@ function casesForRound(round) {
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
       h("h4", {}, "Arguments"),
       args.length
-        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
+        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
         : h("p", { class: "muted" }, "No arguments written."),
       h("h4", {}, "Risk they accept"),
       risks.length
-        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
+        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
         : h("p", { class: "muted" }, "No risk named.")));
   }
   return columns;
@@ -1249,6 +1277,7 @@ function moderatedDraft(d) {
   return h("li", { class: d.hidden ? "is-hidden" : "" },
     h("span", { class: "slot-label" }, `${slotLabel(d)} · ${memberName(d.author_id)} `, draftBadges(d)),
     h("span", { class: "draft-text" }, d.text),
+    citationList(state.snap.cards, d.citations, config.briefingUrl),
     feedbackList(d),
     h("div", { class: "draft-actions" },
       h("button", { type: "button", class: "button small secondary", onclick: () => socket.send({ type: "draft.moderate", draft_id: d.id, hidden: !d.hidden }) }, d.hidden ? "Show" : "Hide"),

@@ -16,8 +16,9 @@ from tests.debate.conftest import advance, build_teams, member_draft
 pytestmark = pytest.mark.django_db
 
 # room+scenario+owner, positions, members, drafts, feedback, recommendation, warm-up attempts;
-# facilitators also get the co-facilitators' names.
-SNAPSHOT_QUERIES = {"member": 7, "facilitator": 8}
+# draft citations (prefetch), evidence cards, research notes, trend judgements; facilitators also
+# get the co-facilitators' names.
+SNAPSHOT_QUERIES = {"member": 11, "facilitator": 12}
 
 
 def filled_room(scenario, facilitator, *, members: int, drafts_each: int):

@@ -42,19 +42,18 @@ def pin_and_link(html: str) -> tuple[str | None, str | None]:
     return (pin.group(1) if pin else None, link.group(1) if link else None)
 
 
-def test_home_offers_solo_practice_with_every_scenario(client, scenario):
+def test_home_offers_solo_practice_with_every_builtin_scenario(client, scenario):
+    positions = [{"key": "a", "name": "A", "short_name": "A", "summary": "s"}]
+    base = {"question": "?", "briefing": "b", "positions": positions}
     services.scenario_install(
-        data={
-            "slug": "second",
-            "title": "A second scenario",
-            "question": "?",
-            "briefing": "b",
-            "positions": [{"key": "a", "name": "A", "short_name": "A", "summary": "s"}],
-        }
+        data={**base, "slug": "second", "title": "A second scenario"}, builtin=True
     )
+    # A facilitator's own scenario is private to them: never offered to a learner alone.
+    services.scenario_install(data={**base, "slug": "private", "title": "Somebody's own"})
     html = client.get(reverse("debate:home")).content.decode()
     assert 'action="/solo/start/"' in html
     assert "Model release committee" in html and "A second scenario" in html
+    assert "Somebody&#x27;s own" not in html and "Somebody's own" not in html
 
 
 def test_start_shows_the_pin_once_and_the_link_on_this_device(client, scenario):

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('classroom', '0001_initial'),
-        ('debate', '0005_solo_warmup'),
+        ('debate', '0007_builtin_cards'),
     ]
 
     operations = [
