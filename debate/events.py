@@ -50,6 +50,15 @@ ROOM_SETTINGS = "room.settings"  # lock, announcement, timer, round, assignment
 FACILITATORS_CHANGED = "facilitators.changed"
 RECOMMENDATION_UPDATED = "recommendation.updated"
 TICK = "tick"
+# Review, curation, vote, recommendation builder and finalize (issue 5).
+COMMENT_ADDED = "comment.added"
+STRONGEST_MARKED = "strongest.marked"
+CASE_UPDATED = "case.updated"
+VOTE_CAST = "vote.cast"  # the voter gets their vote; facilitators get the turnout only
+VOTE_CLOSED = "vote.closed"  # everyone gets the results
+MEMBER_CHAIR = "member.chair"
+SIGNOFF_UPDATED = "signoff.updated"
+RECORD_FINALIZED = "record.finalized"
 
 
 def group_room(room_id: int) -> str:

@@ -32,6 +32,7 @@ _OPTIONAL_INT = (int, type(None))
 _OPTIONAL_STR = (str, type(None))
 _BOOL = (bool,)
 _OPTIONAL_BOOL = (bool, type(None))
+_LIST = (list,)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,26 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "rationale": Field(_STR),
         "revisit_condition": Field(_STR),
         "base_version": Field(_INT),
+        # the recommendation builder (issue 5); absent: kept as stored
+        "citation_ids": Field(_LIST, required=False),
+        "risk_draft_id": Field(_OPTIONAL_INT, required=False),
+        "risk_text": Field(_OPTIONAL_STR, required=False),
     },
+    # review, curation, vote, sign-off, finalize (issue 5)
+    "comment.add": {
+        "client_id": Field(_STR),
+        "draft_id": Field(_INT),
+        "kind": Field(_STR),
+        "text": Field(_STR),
+    },
+    "strongest.mark": {"draft_id": Field(_INT)},
+    "case.vote": {"draft_id": Field(_INT), "chosen": Field(_BOOL)},
+    "case.pick": {"position_id": Field(_INT), "draft_ids": Field(_LIST)},
+    "vote.cast": {"position_id": Field(_INT), "reason": Field(_STR, required=False)},
+    "vote.close": {},
+    "chair.set": {"member_id": Field(_INT), "chair": Field(_BOOL)},
+    "signoff.record": {"stance": Field(_STR), "text": Field(_STR, required=False)},
+    "recommendation.finalize": {},
 }
 
 
