@@ -58,7 +58,6 @@ VOTE_CAST = "vote.cast"  # the voter gets their vote; facilitators get the turno
 VOTE_CLOSED = "vote.closed"  # everyone gets the results
 MEMBER_CHAIR = "member.chair"
 SIGNOFF_UPDATED = "signoff.updated"
-RECORD_FINALIZED = "record.finalized"
 
 
 def group_room(room_id: int) -> str:

@@ -210,7 +210,9 @@ def hidden_draft_payload(draft: Draft) -> dict[str, Any]:
     }
 
 
-def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
+def recommendation_payload(
+    rec: Recommendation | None, *, with_citations: bool = True
+) -> dict[str, Any]:
     if rec is None:
         return {
             "decision_id": None,
@@ -229,7 +231,9 @@ def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
         "revisit_condition": rec.revisit_condition,
         "version": rec.version,
         "last_client_id": rec.last_client_id,
-        "citation_ids": sorted(d.pk for d in rec.citations.all()) if rec.pk else [],
+        "citation_ids": sorted(rec.citations.values_list("pk", flat=True))
+        if rec.pk and with_citations
+        else [],
         "risk_draft_id": rec.risk_draft_id,
         "risk_text": rec.risk_text,
         "finalized_at": rec.finalized_at.isoformat() if rec.finalized_at else None,
@@ -282,6 +286,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     drafts = list(visible_drafts(viewer=current))
     feedback = list(visible_feedback(viewer=current))
     rec = Recommendation.objects.filter(room=room).first()
+    reviewing = room.phase in PHASES_ALL_DRAFTS_VISIBLE
     return {
         "seq": room.seq,
         "server_time": now.isoformat(),
@@ -321,8 +326,9 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
         "drafts": [draft_payload(d) for d in drafts],
         "feedback": [feedback_payload(f) for f in feedback],
         "facilitators": facilitator_names(room=room) if viewer.is_facilitator else [],
-        "recommendation": recommendation_payload(rec),
-        "review": review_snapshot(viewer=current, rec=rec),
+        # Before the review there are no citations, comments, votes or sign-offs to read.
+        "recommendation": recommendation_payload(rec, with_citations=reviewing),
+        "review": review_snapshot(viewer=current, rec=rec) if reviewing else EMPTY_REVIEW,
     }
 
 
@@ -383,6 +389,15 @@ def room_record(*, room: Room, viewer: Viewer | None = None) -> RoomRecord:
 # --- review, curation, vote, sign-off and the record (issue 5) --------------------------------
 
 RECORD_SCHEMA = "quorum.record"
+EMPTY_REVIEW: dict[str, Any] = {
+    "comments": [],
+    "marks": [],
+    "cases": [],
+    "my_case_votes": [],
+    "vote": {"closed": False, "mine": None, "turnout": None, "results": None},
+    "signoffs": [],
+    "share_path": None,
+}
 RECORD_VERSION = 1
 
 
@@ -603,6 +618,7 @@ def _section_room(ctx: RecordContext) -> dict[str, Any]:
         "anonymous": room.anonymous,
         "rounds": room.round,
         "closed_at": room.closed_at.isoformat() if room.closed_at else None,
+        "unassigned": [ctx.name(m.pk) for m in ctx.members if m.position_id is None],
     }
 
 
@@ -697,7 +713,9 @@ def _section_recommendation(ctx: RecordContext) -> dict[str, Any] | None:
     if rec is None:
         return None
     visible = {d.pk: d for d in ctx.drafts}
-    citations = [ctx.draft_ref(visible[d.pk]) for d in rec.citations.all() if d.pk in visible]
+    cited = set(rec.citations.values_list("pk", flat=True))
+    # In the record's order (position, kind, slot), whatever order they were picked in.
+    citations = [ctx.draft_ref(d) for d in ctx.drafts if d.pk in cited]
     risk_draft = visible.get(rec.risk_draft_id) if rec.risk_draft_id else None
     chairs = [ctx.name(m.pk) for m in ctx.members if m.is_chair]
     return {

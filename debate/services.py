@@ -447,7 +447,9 @@ def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
             _require_complete(rec)
             room.closed_at = timezone.now()
         if expected == Phase.RECOMMENDATION and not _vote_closed(room):
-            _vote_close(room)
+            # The vote ends with the review; clients see the results in the snapshot that
+            # phase.changed makes them fetch.
+            VoteState.objects.create(room=room, closed_at=timezone.now())
         room.phase = expected
         # A phase's timer ends with the phase.
         room.timer_ends_at = None
@@ -1501,18 +1503,11 @@ def _freeze(room: Room, rec: Recommendation) -> None:
     """Store the record as it is now (inside the closing transaction, room locked)."""
     rec.finalized_at = room.closed_at or timezone.now()
     rec.share_token = secrets.token_urlsafe(32)
+    rec.save(update_fields=["finalized_at", "share_token"])
     rec.frozen_record = {
         "facilitator": selectors.record_data(room=room, audience="facilitator"),
         "public": selectors.record_data(room=room, audience="public"),
     }
-    rec.save(update_fields=["finalized_at", "share_token", "frozen_record"])
-    events.emit(
-        room,
-        events.RECORD_FINALIZED,
-        {"finalized_at": rec.finalized_at.isoformat()},
-        audience=Audience.room(),
-        facilitator_payload={
-            "finalized_at": rec.finalized_at.isoformat(),
-            "share_path": selectors.share_path(rec),
-        },
-    )
+    rec.save(update_fields=["frozen_record"])
+    # No event of its own: the phase.changed that follows makes every client fetch a snapshot,
+    # which carries the finalized recommendation (and, for facilitators, the share link).
