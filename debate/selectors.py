@@ -810,5 +810,9 @@ def record_for(*, viewer: Viewer | None, room: Room) -> dict[str, Any]:
     else:
         audience = "member"
     if rec is not None and rec.frozen_record:
-        return rec.frozen_record["facilitator" if audience == "facilitator" else "public"]
+        frozen = rec.frozen_record
+        if audience == "member":
+            assert viewer is not None and viewer.member is not None
+            return frozen.get("members", {}).get(str(viewer.member.pk)) or frozen["public"]
+        return frozen[audience]
     return record_data(room=room, audience=audience, viewer=viewer)
