@@ -4,6 +4,7 @@
 import { h, clear, words, newClientId } from "./dom.js";
 import { Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
+import * as review from "./review.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -265,7 +266,8 @@ function applyEvent(event) {
       snap.facilitators = event.facilitators;
       break;
     default:
-      break; // "tick" and unknown types only advance the sequence number
+      review.applyEvent(snap, event); // review, vote, sign-off; "tick" only advances the number
+      break;
   }
   if (snap.me.role === "facilitator" && event.type !== "tick") recordActivity(event);
   queueRender();
@@ -767,11 +769,9 @@ function renderMember() {
       app.append(h("div", { class: "drafting-grid" }, renderMyEditors(), renderTeamDrafts()));
     }
   } else {
-    if (phase !== "review") app.append(renderRecommendationView());
-    app.append(renderColumns());
-    if (phase === "closed") {
-      app.append(h("p", {}, h("a", { class: "button", href: config.exportUrl, download: "" }, "Download the record (.md)")));
-    }
+    if (phase === "recommendation" && review.isChair()) app.append(renderRecommendationEditor(), review.finalizeButton() || "");
+    else if (phase !== "review") app.append(renderRecommendationView());
+    app.append(...review.memberSections(), renderColumns());
   }
 }
 
@@ -995,7 +995,7 @@ function renderColumns() {
   const snap = state.snap;
   const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
     h("h2", { id: "cases-h" }, "The positions' cases"));
-  wrapper.append(casesForRound(snap.room.round));
+  wrapper.append(review.withTabs(casesForRound(snap.room.round)));
   for (let round = snap.room.round - 1; round >= 1; round -= 1) {
     wrapper.append(h("details", { class: "earlier-round" },
       h("summary", {}, `Round ${round} (before switching sides)`), casesForRound(round)));
@@ -1016,11 +1016,11 @@ function casesForRound(round) {
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
       h("h4", {}, "Arguments"),
       args.length
-        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
+        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), review.draftTools(d))))
         : h("p", { class: "muted" }, "No arguments written."),
       h("h4", {}, "Risk they accept"),
       risks.length
-        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
+        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), review.draftTools(d))))
         : h("p", { class: "muted" }, "No risk named.")));
   }
   return columns;
@@ -1047,8 +1047,9 @@ function renderFacilitator() {
   const phase = snap.room.phase;
   app.append(renderControls());
   renderConflicts();
-  if (phase === "recommendation") app.append(renderRecommendationEditor());
+  if (phase === "recommendation") app.append(renderRecommendationEditor(), review.finalizeButton());
   if (phase === "closed") app.append(renderRecommendationView());
+  app.append(...review.facilitatorSections());
   app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()));
 }
 
@@ -1331,6 +1332,7 @@ function recommendationPayload(form) {
     decision_id: decision ? Number(decision.value) : null,
     rationale: form.querySelector("#rec-rationale").value,
     revisit_condition: form.querySelector("#rec-revisit").value,
+    ...review.builderPayload(form),
   };
 }
 
@@ -1354,7 +1356,8 @@ function renderRecommendationEditor() {
       h("div", { class: "field" },
         h("label", { for: "rec-revisit" }, `Condition that would make the committee revisit this ${snap.scenario.revisit_months} months after release`),
         h("p", { class: "help", id: "rec-revisit-hint" }, snap.scenario.revisit_guidance),
-        h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })));
+        h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })),
+      review.builderFields());
     recForm.addEventListener("input", () => {
       queueChange("recommendation", recommendationPayload(recForm));
       queueRender();
@@ -1369,6 +1372,7 @@ function renderRecommendationEditor() {
     const revisit = recForm.querySelector("#rec-revisit");
     if (document.activeElement !== rationale) rationale.value = current.rationale;
     if (document.activeElement !== revisit) revisit.value = current.revisit_condition;
+    review.syncBuilder(recForm, current);
   }
   return recForm;
 }
@@ -1393,6 +1397,7 @@ window.addEventListener("beforeunload", (event) => {
   if (outbox.pendingCount() && !socket.isOpen()) event.preventDefault();
 });
 
+review.init({ state, socket, config, announce, queueRender, positionName, positionIndex, memberName });
 renderStatus();
 socket.start();
 
