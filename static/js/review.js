@@ -496,7 +496,7 @@ function recordLinks() {
     h("h2", { id: "record-h" }, "The committee record"),
     h("p", { class: "actions" },
       h("a", { class: "button primary", href: c.recordUrl, id: "record-page" }, "Printable record"),
-      h("a", { class: "button", href: c.exportUrl, download: "" }, "Markdown (.md)"),
+      h("a", { class: "button", href: c.exportUrl, download: "" }, "Download the record (.md)"),
       h("a", { class: "button", href: c.exportJsonUrl, download: "", id: "record-json" }, "JSON")),
     share
       ? h("div", { class: "field" },
