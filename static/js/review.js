@@ -92,6 +92,7 @@ export function withTabs(columns) {
     panel.setAttribute("role", "tabpanel");
     panel.setAttribute("aria-labelledby", `case-tab-${index}`);
     panel.classList.toggle("active", index === ui.activeTab);
+    const position = snap().scenario.positions[index];
     const title = panel.querySelector(".column-title");
     tabs.append(h("button", {
       type: "button",
@@ -109,7 +110,7 @@ export function withTabs(columns) {
         ctx.queueRender();
         requestAnimationFrame(() => document.getElementById(`case-tab-${ui.activeTab}`)?.focus());
       },
-    }, title ? title.textContent : `Position ${index + 1}`));
+    }, position ? position.short_name : title ? title.textContent : `Position ${index + 1}`));
   });
   return h("div", { class: "tabbed-cases" }, tabs, columns);
 }
@@ -269,16 +270,19 @@ function voteForm() {
 
 // ----- member sections ----------------------------------------------------------------------------
 
-export function memberSections() {
+export function memberSections(where) {
+  // The vote comes after the cases (read them first); the recommendation before them.
   const s = snap();
   const phase = s.room.phase;
   const out = [];
   if (phase === "review") {
-    out.push(review().vote.closed ? voteResults() : voteForm());
+    if (where === "after") out.push(review().vote.closed ? voteResults() : voteForm());
+  } else if (where === "after") {
+    return out;
   } else if (phase === "recommendation") {
     out.push(recommendationDetails(), signoffPanel(), voteResults());
   } else if (phase === "closed") {
-    out.push(recommendationDetails(), voteResults(), recordLinks());
+    out.push(recommendationDetails(), signoffSummary(), voteResults(), recordLinks());
   }
   return out.filter(Boolean);
 }
@@ -316,7 +320,7 @@ export function facilitatorSections() {
   } else if (phase === "recommendation") {
     out.push(voteResults(), chairsPanel(), signoffSummary());
   } else if (phase === "closed") {
-    out.push(recommendationDetails(), voteResults(), recordLinks());
+    out.push(recommendationDetails(), signoffSummary(), voteResults(), recordLinks());
   }
   return out.filter(Boolean);
 }

@@ -771,7 +771,7 @@ function renderMember() {
   } else {
     if (phase === "recommendation" && review.isChair()) app.append(renderRecommendationEditor(), review.finalizeButton() || "");
     else if (phase !== "review") app.append(renderRecommendationView());
-    app.append(...review.memberSections(), renderColumns());
+    app.append(...review.memberSections("before"), renderColumns(), ...review.memberSections("after"));
   }
 }
 

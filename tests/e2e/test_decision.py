@@ -52,7 +52,7 @@ def accept_dialogs(page, seen: list[str]) -> None:
 
 def test_review_vote_recommendation_finalize_export(stage, tmp_path):
     fac = stage.facilitator()
-    room_id, code = create_room(fac.page, "Period 5 decision")
+    _room_id, code = create_room(fac.page, "Period 5 decision")
     ana = stage.actor("ana-phone", **PHONE)
     ben = stage.actor("ben")
     chidi = stage.actor("chidi")
