@@ -99,7 +99,7 @@ async def test_refusals_reach_only_the_sender_and_change_nothing(review, scenari
             },
             "Ana",
             "own_position",
-        ),  # fmt: skip
+        ),
         # malformed: draft_ids must be a list
         ({"type": "case.pick", "position_id": t.pos(OPEN).pk, "draft_ids": 3}, "fac", "invalid"),
         # a member cannot close the vote or finalize
@@ -118,7 +118,7 @@ async def test_refusals_reach_only_the_sender_and_change_nothing(review, scenari
             },
             "fac",
             "wrong_phase",
-        ),  # fmt: skip
+        ),
         # a position of nowhere, a reason too long
         ({"type": "vote.cast", "position_id": 987654}, "Ana", "not_found"),
         (
@@ -132,8 +132,12 @@ async def test_refusals_reach_only_the_sender_and_change_nothing(review, scenari
         before = await a_everything()
         for message, sender, code in messages:
             await s[sender].send(message)
-            received = await drain_all(s["Ana"], s["Cy"], s["fac"], expect=[
-                1 if sender == "Ana" else 0, 0, 1 if sender == "fac" else 0])  # fmt: skip
+            received = await drain_all(
+                s["Ana"],
+                s["Cy"],
+                s["fac"],
+                expect=[1 if sender == "Ana" else 0, 0, 1 if sender == "fac" else 0],
+            )
             mine = received[["Ana", "Cy", "fac"].index(sender)]
             assert types(mine) == ["error"], (message, received)
             assert mine[0]["code"] == code, (message, mine)

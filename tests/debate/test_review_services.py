@@ -126,15 +126,25 @@ def test_comment_refusals_change_nothing(review, scenario, facilitator):
     others = build_teams(other, facilitator)
     advance(other, facilitator, "drafting")
     foreign = member_draft(others, "Ana", "A draft of another room.").id
-    base = dict(room_id=t.room.pk, member_id=mid(t, "Cy"), client_id="x", kind="question")
-    refused(Forbidden, services.comment_add, code="own_position",
-            **{**base, "member_id": mid(t, "Ben"), "draft_id": t.ids["ana1"], "text": "Mine?"})  # fmt: skip
+    base = {"room_id": t.room.pk, "member_id": mid(t, "Cy"), "client_id": "x", "kind": "question"}
+    refused(
+        Forbidden,
+        services.comment_add,
+        code="own_position",
+        **{**base, "member_id": mid(t, "Ben"), "draft_id": t.ids["ana1"], "text": "Mine?"},
+    )
     refused(NotFound, services.comment_add, **base, draft_id=foreign, text="Other room")
     refused(
         Invalid, services.comment_add, code="required", **base, draft_id=t.ids["ana1"], text=" "
     )
-    refused(Invalid, services.comment_add, code="too_long", **base, draft_id=t.ids["ana1"],
-            text="x" * (services.COMMENT_MAX + 1))  # fmt: skip
+    refused(
+        Invalid,
+        services.comment_add,
+        code="too_long",
+        **base,
+        draft_id=t.ids["ana1"],
+        text="x" * (services.COMMENT_MAX + 1),
+    )
     refused(
         Invalid,
         services.comment_add,
@@ -142,8 +152,14 @@ def test_comment_refusals_change_nothing(review, scenario, facilitator):
         draft_id=t.ids["ana1"],
         text="Hi",
     )
-    refused(Forbidden, services.comment_add, code="members_only",
-            **{**base, "member_id": None}, draft_id=t.ids["ana1"], text="Hi")  # fmt: skip
+    refused(
+        Forbidden,
+        services.comment_add,
+        code="members_only",
+        **{**base, "member_id": None},
+        draft_id=t.ids["ana1"],
+        text="Hi",
+    )
     advance(t.room, t.facilitator, "recommendation")
     refused(WrongPhase, services.comment_add, **base, draft_id=t.ids["ana1"], text="Too late")
 
@@ -153,8 +169,16 @@ def test_comment_on_a_hidden_draft_is_refused(review):
     services.draft_moderate(
         room_id=t.room.pk, actor=t.facilitator, draft_id=t.ids["ana1"], hidden=True
     )
-    refused(NotFound, services.comment_add, room_id=t.room.pk, member_id=mid(t, "Cy"),
-            client_id="h", draft_id=t.ids["ana1"], kind="question", text="Why?")  # fmt: skip
+    refused(
+        NotFound,
+        services.comment_add,
+        room_id=t.room.pk,
+        member_id=mid(t, "Cy"),
+        client_id="h",
+        draft_id=t.ids["ana1"],
+        kind="question",
+        text="Why?",
+    )
 
 
 # --- strongest marks ----------------------------------------------------------------------------
@@ -171,11 +195,21 @@ def test_strongest_mark_once_per_position_and_changeable(review):
     services.strongest_mark(room_id=t.room.pk, member_id=mid(t, "Cy"), draft_id=t.ids["ben1"])
     t.room.refresh_from_db()
     assert t.room.seq == seq  # the same mark again: no event
-    refused(Invalid, services.strongest_mark, room_id=t.room.pk, member_id=mid(t, "Cy"),
-            draft_id=t.ids["ana_risk"])  # fmt: skip
+    refused(
+        Invalid,
+        services.strongest_mark,
+        room_id=t.room.pk,
+        member_id=mid(t, "Cy"),
+        draft_id=t.ids["ana_risk"],
+    )
     advance(t.room, t.facilitator, "recommendation")
-    refused(WrongPhase, services.strongest_mark, room_id=t.room.pk, member_id=mid(t, "Cy"),
-            draft_id=t.ids["ana1"])  # fmt: skip
+    refused(
+        WrongPhase,
+        services.strongest_mark,
+        room_id=t.room.pk,
+        member_id=mid(t, "Cy"),
+        draft_id=t.ids["ana1"],
+    )
 
 
 # --- curation -----------------------------------------------------------------------------------
@@ -202,14 +236,32 @@ def test_team_vote_selects_the_case_and_the_facilitator_overrides(review):
     selected, decided = selection(t, OPEN)
     assert selected == {t.ids["ana2"], t.ids["ben1"], t.ids["ben2"], t.ids["ana_risk"]}
     # A fourth choice of the same kind is refused until one is taken back.
-    refused(Conflict, services.case_vote, code="too_many_choices", room_id=t.room.pk,
-            member_id=mid(t, "Ana"), draft_id=t.ids["ana1"], chosen=True)  # fmt: skip
+    refused(
+        Conflict,
+        services.case_vote,
+        code="too_many_choices",
+        room_id=t.room.pk,
+        member_id=mid(t, "Ana"),
+        draft_id=t.ids["ana1"],
+        chosen=True,
+    )
     # Another team cannot vote on this case.
-    refused(Forbidden, services.case_vote, code="other_team", room_id=t.room.pk,
-            member_id=mid(t, "Cy"), draft_id=t.ids["ana1"], chosen=True)  # fmt: skip
+    refused(
+        Forbidden,
+        services.case_vote,
+        code="other_team",
+        room_id=t.room.pk,
+        member_id=mid(t, "Cy"),
+        draft_id=t.ids["ana1"],
+        chosen=True,
+    )
     # The facilitator's choice overrides the vote; the rest stay in the record, not selected.
-    services.case_pick(room_id=t.room.pk, actor=t.facilitator, position_id=t.pos(OPEN).pk,
-                       draft_ids=[t.ids["ana1"], t.ids["ana2"], t.ids["ben1"], t.ids["ana_risk"]])  # fmt: skip
+    services.case_pick(
+        room_id=t.room.pk,
+        actor=t.facilitator,
+        position_id=t.pos(OPEN).pk,
+        draft_ids=[t.ids["ana1"], t.ids["ana2"], t.ids["ben1"], t.ids["ana_risk"]],
+    )
     selected, decided = selection(t, OPEN)
     assert decided == "facilitator"
     assert selected == {t.ids["ana1"], t.ids["ana2"], t.ids["ben1"], t.ids["ana_risk"]}
@@ -219,13 +271,31 @@ def test_team_vote_selects_the_case_and_the_facilitator_overrides(review):
     assert flags["No per-query fees for schools."] is False
     assert sum(flags.values()) == 3
     # Members cannot pick for the team; too many picks are refused.
-    refused(Forbidden, services.case_pick, room_id=t.room.pk, actor=ANON,
-            position_id=t.pos(OPEN).pk, draft_ids=[])  # fmt: skip
-    refused(Invalid, services.case_pick, code="too_many_choices", room_id=t.room.pk,
-            actor=t.facilitator, position_id=t.pos(OPEN).pk,
-            draft_ids=[t.ids[k] for k in ("ana1", "ana2", "ben1", "ben2")])  # fmt: skip
-    refused(NotFound, services.case_pick, room_id=t.room.pk, actor=t.facilitator,
-            position_id=t.pos(OPEN).pk, draft_ids=[t.ids["cy1"]])  # fmt: skip
+    refused(
+        Forbidden,
+        services.case_pick,
+        room_id=t.room.pk,
+        actor=ANON,
+        position_id=t.pos(OPEN).pk,
+        draft_ids=[],
+    )
+    refused(
+        Invalid,
+        services.case_pick,
+        code="too_many_choices",
+        room_id=t.room.pk,
+        actor=t.facilitator,
+        position_id=t.pos(OPEN).pk,
+        draft_ids=[t.ids[k] for k in ("ana1", "ana2", "ben1", "ben2")],
+    )
+    refused(
+        NotFound,
+        services.case_pick,
+        room_id=t.room.pk,
+        actor=t.facilitator,
+        position_id=t.pos(OPEN).pk,
+        draft_ids=[t.ids["cy1"]],
+    )
     # An empty pick hands the choice back to the team vote.
     services.case_pick(
         room_id=t.room.pk, actor=t.facilitator, position_id=t.pos(OPEN).pk, draft_ids=[]
@@ -237,7 +307,7 @@ def test_a_team_within_its_slots_keeps_everything(review):
     assert selection(review, API) == ({review.ids["cy1"], review.ids["cy_risk"]}, "all")
 
 
-# --- vote -------------------------------------------------------------------------------------------
+# --- vote ---------------------------------------------------------------------------------
 
 
 def test_vote_changeable_until_closed_then_refused(review):
@@ -264,10 +334,22 @@ def test_vote_changeable_until_closed_then_refused(review):
     results = services.vote_close(room_id=room, actor=t.facilitator)
     assert results["tie"] is True and set(results["leaders"]) == {t.pos(OPEN).pk, t.pos(API).pk}
     assert results["total"] == 2
-    refused(WrongPhase, services.vote_cast, code="vote_closed", room_id=room,
-            member_id=mid(t, "Dee"), position_id=t.pos(API).pk)  # fmt: skip
-    refused(WrongPhase, services.vote_cast, code="vote_closed", room_id=room,
-            member_id=mid(t, "Ana"), position_id=t.pos(API).pk)  # fmt: skip
+    refused(
+        WrongPhase,
+        services.vote_cast,
+        code="vote_closed",
+        room_id=room,
+        member_id=mid(t, "Dee"),
+        position_id=t.pos(API).pk,
+    )
+    refused(
+        WrongPhase,
+        services.vote_cast,
+        code="vote_closed",
+        room_id=room,
+        member_id=mid(t, "Ana"),
+        position_id=t.pos(API).pk,
+    )
     refused(Conflict, services.vote_close, code="vote_closed", room_id=room, actor=t.facilitator)
     snap_m = selectors.room_snapshot(viewer=member_view)["review"]["vote"]
     assert snap_m["results"]["counts"] == [
@@ -283,8 +365,15 @@ def test_vote_refusals(review, scenario, facilitator):
     refused(
         NotFound, services.vote_cast, room_id=t.room.pk, member_id=mid(t, "Ana"), position_id=999999
     )
-    refused(Invalid, services.vote_cast, code="too_long", room_id=t.room.pk, member_id=mid(t, "Ana"),
-            position_id=t.pos(OPEN).pk, reason="x" * 301)  # fmt: skip
+    refused(
+        Invalid,
+        services.vote_cast,
+        code="too_long",
+        room_id=t.room.pk,
+        member_id=mid(t, "Ana"),
+        position_id=t.pos(OPEN).pk,
+        reason="x" * 301,
+    )
     stranger = join(other, "Stranger")
     refused(
         Forbidden,
@@ -299,13 +388,24 @@ def test_vote_refusals(review, scenario, facilitator):
     services.member_mute(
         room_id=t.room.pk, actor=t.facilitator, member_id=mid(t, "Ana"), muted=True
     )
-    refused(Forbidden, services.vote_cast, code="muted", room_id=t.room.pk, member_id=mid(t, "Ana"),
-            position_id=t.pos(OPEN).pk)  # fmt: skip
+    refused(
+        Forbidden,
+        services.vote_cast,
+        code="muted",
+        room_id=t.room.pk,
+        member_id=mid(t, "Ana"),
+        position_id=t.pos(OPEN).pk,
+    )
 
 
 def test_vote_before_review_is_refused(drafting):
-    refused(WrongPhase, services.vote_cast, room_id=drafting.room.pk,
-            member_id=drafting.members["Ana"].pk, position_id=drafting.pos(OPEN).pk)  # fmt: skip
+    refused(
+        WrongPhase,
+        services.vote_cast,
+        room_id=drafting.room.pk,
+        member_id=drafting.members["Ana"].pk,
+        position_id=drafting.pos(OPEN).pk,
+    )
 
 
 def test_advancing_to_the_recommendation_closes_the_vote(review):
@@ -313,27 +413,37 @@ def test_advancing_to_the_recommendation_closes_the_vote(review):
     services.vote_cast(room_id=t.room.pk, member_id=mid(t, "Ana"), position_id=t.pos(OPEN).pk)
     advance(t.room, t.facilitator, "recommendation")
     assert VoteState.objects.filter(room=t.room).exists()
-    refused(WrongPhase, services.vote_cast, code="vote_closed", room_id=t.room.pk,
-            member_id=mid(t, "Ben"), position_id=t.pos(OPEN).pk)  # fmt: skip
+    refused(
+        WrongPhase,
+        services.vote_cast,
+        code="vote_closed",
+        room_id=t.room.pk,
+        member_id=mid(t, "Ben"),
+        position_id=t.pos(OPEN).pk,
+    )
 
 
 # --- the recommendation builder ----------------------------------------------------------------
 
 
 def build(t, *, actor=None, member_id=None, base_version=0, client_id="b1", **extra):
-    fields = dict(
-        decision_id=t.pos(RESTRICTED).pk,
-        rationale="Staged access keeps audits possible.",
-        revisit_condition="Fine-tuned copies without safeguards appear within six months.",
-        citation_ids=[t.ids["dee1"], t.ids["ana2"]],
-        risk_draft_id=t.ids["cy_risk"],
-        risk_text="A vetted copy may leak.",
-    )
+    fields = {
+        "decision_id": t.pos(RESTRICTED).pk,
+        "rationale": "Staged access keeps audits possible.",
+        "revisit_condition": "Fine-tuned copies without safeguards appear within six months.",
+        "citation_ids": [t.ids["dee1"], t.ids["ana2"]],
+        "risk_draft_id": t.ids["cy_risk"],
+        "risk_text": "A vetted copy may leak.",
+    }
     fields.update(extra)
     return services.recommendation_build(
-        room_id=t.room.pk, actor=actor or ANON, member_id=member_id, client_id=client_id,
-        base_version=base_version, **fields,
-    )  # fmt: skip
+        room_id=t.room.pk,
+        actor=actor or ANON,
+        member_id=member_id,
+        client_id=client_id,
+        base_version=base_version,
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -385,14 +495,31 @@ def test_builder_only_in_the_recommendation_phase(review):
 
 def test_signoff_and_dissent(recommending):
     t = recommending
-    refused(WrongPhase, services.signoff_record, code="no_recommendation", room_id=t.room.pk,
-            member_id=mid(t, "Ana"), stance="sign")  # fmt: skip
+    refused(
+        WrongPhase,
+        services.signoff_record,
+        code="no_recommendation",
+        room_id=t.room.pk,
+        member_id=mid(t, "Ana"),
+        stance="sign",
+    )
     build(t, actor=t.facilitator)
     services.signoff_record(room_id=t.room.pk, member_id=mid(t, "Ana"), stance="sign")
-    refused(Invalid, services.signoff_record, code="required", room_id=t.room.pk,
-            member_id=mid(t, "Ben"), stance="dissent", text="  ")  # fmt: skip
-    services.signoff_record(room_id=t.room.pk, member_id=mid(t, "Ben"), stance="dissent",
-                            text="Open weights help more people than they harm.")  # fmt: skip
+    refused(
+        Invalid,
+        services.signoff_record,
+        code="required",
+        room_id=t.room.pk,
+        member_id=mid(t, "Ben"),
+        stance="dissent",
+        text="  ",
+    )
+    services.signoff_record(
+        room_id=t.room.pk,
+        member_id=mid(t, "Ben"),
+        stance="dissent",
+        text="Open weights help more people than they harm.",
+    )
     services.signoff_record(
         room_id=t.room.pk, member_id=mid(t, "Ana"), stance="dissent", text="Changed my mind."
     )
@@ -411,8 +538,13 @@ def test_signoff_and_dissent(recommending):
 def test_finalize_freezes_the_record_and_refuses_every_write(recommending):
     t = recommending
     services.chair_set(room_id=t.room.pk, actor=t.facilitator, member_id=mid(t, "Dee"), chair=True)
-    refused(Invalid, services.recommendation_finalize, code="recommendation_incomplete",
-            room_id=t.room.pk, actor=t.facilitator)  # fmt: skip
+    refused(
+        Invalid,
+        services.recommendation_finalize,
+        code="recommendation_incomplete",
+        room_id=t.room.pk,
+        actor=t.facilitator,
+    )
     build(t, actor=t.facilitator)
     services.signoff_record(room_id=t.room.pk, member_id=mid(t, "Cy"), stance="sign")
     refused(Forbidden, services.recommendation_finalize, room_id=t.room.pk, actor=ANON)
@@ -429,23 +561,52 @@ def test_finalize_freezes_the_record_and_refuses_every_write(recommending):
     # Every write is refused afterwards, and nothing changes.
     room = t.room.pk
     writes = [
-        (services.recommendation_finalize, dict(actor=t.facilitator)),
+        (services.recommendation_finalize, {"actor": t.facilitator}),
         (build, None),
-        (services.signoff_record, dict(member_id=mid(t, "Ana"), stance="sign")),
-        (services.vote_cast, dict(member_id=mid(t, "Ana"), position_id=t.pos(OPEN).pk)),
-        (services.comment_add, dict(member_id=mid(t, "Cy"), client_id="late", draft_id=t.ids["ana1"],
-                                    kind="question", text="Late?")),
-        (services.strongest_mark, dict(member_id=mid(t, "Cy"), draft_id=t.ids["ana1"])),
-        (services.case_vote, dict(member_id=mid(t, "Ana"), draft_id=t.ids["ana1"], chosen=True)),
-        (services.case_pick, dict(actor=t.facilitator, position_id=t.pos(OPEN).pk, draft_ids=[])),
-        (services.chair_set, dict(actor=t.facilitator, member_id=mid(t, "Ana"), chair=True)),
-        (services.vote_close, dict(actor=t.facilitator)),
-        (services.draft_moderate, dict(actor=t.facilitator, draft_id=t.ids["ana1"], hidden=True)),
-        (services.feedback_add, dict(actor=t.facilitator, draft_id=t.ids["ana1"], text="Late")),
-        (services.phase_advance, dict(actor=t.facilitator, to_phase="closed")),
-        (services.recommendation_save, dict(actor=t.facilitator, client_id="late", decision_id=None,
-                                           rationale="", revisit_condition="", base_version=1)),
-    ]  # fmt: skip
+        (services.signoff_record, {"member_id": mid(t, "Ana"), "stance": "sign"}),
+        (services.vote_cast, {"member_id": mid(t, "Ana"), "position_id": t.pos(OPEN).pk}),
+        (
+            services.comment_add,
+            {
+                "member_id": mid(t, "Cy"),
+                "client_id": "late",
+                "draft_id": t.ids["ana1"],
+                "kind": "question",
+                "text": "Late?",
+            },
+        ),
+        (services.strongest_mark, {"member_id": mid(t, "Cy"), "draft_id": t.ids["ana1"]}),
+        (
+            services.case_vote,
+            {"member_id": mid(t, "Ana"), "draft_id": t.ids["ana1"], "chosen": True},
+        ),
+        (
+            services.case_pick,
+            {"actor": t.facilitator, "position_id": t.pos(OPEN).pk, "draft_ids": []},
+        ),
+        (services.chair_set, {"actor": t.facilitator, "member_id": mid(t, "Ana"), "chair": True}),
+        (services.vote_close, {"actor": t.facilitator}),
+        (
+            services.draft_moderate,
+            {"actor": t.facilitator, "draft_id": t.ids["ana1"], "hidden": True},
+        ),
+        (
+            services.feedback_add,
+            {"actor": t.facilitator, "draft_id": t.ids["ana1"], "text": "Late"},
+        ),
+        (services.phase_advance, {"actor": t.facilitator, "to_phase": "closed"}),
+        (
+            services.recommendation_save,
+            {
+                "actor": t.facilitator,
+                "client_id": "late",
+                "decision_id": None,
+                "rationale": "",
+                "revisit_condition": "",
+                "base_version": 1,
+            },
+        ),
+    ]
     for fn, kwargs in writes:
         if kwargs is None:
             refused(
