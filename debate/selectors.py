@@ -813,6 +813,39 @@ def record_for(*, viewer: Viewer | None, room: Room) -> dict[str, Any]:
         frozen = rec.frozen_record
         if audience == "member":
             assert viewer is not None and viewer.member is not None
-            return frozen.get("members", {}).get(str(viewer.member.pk)) or frozen["public"]
+            own = frozen.get("members", {}).get(str(viewer.member.pk))
+            if own is not None:
+                return own
+            if room.anonymous:
+                return with_own_name(frozen["public"], viewer.member)
+            return frozen["public"]
         return frozen[audience]
     return record_data(room=room, audience=audience, viewer=viewer)
+
+
+# The fields of the record that hold a member's name (and never anything they typed).
+RECORD_NAME_KEYS = {"author", "member", "voter"}
+RECORD_NAME_LISTS = {"team", "chairs", "unassigned"}
+
+
+def with_own_name(data: Any, member: Member) -> Any:
+    """The public record of an anonymous room as `member` may read it: their own code name
+    replaced by their real name in the name fields only (code names are unique in a room)."""
+    code, real = member.code_name, member.display_name
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key in RECORD_NAME_KEYS and item == code:
+                    out[key] = real
+                elif key in RECORD_NAME_LISTS and isinstance(item, list):
+                    out[key] = [real if name == code else name for name in item]
+                else:
+                    out[key] = walk(item)
+            return out
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(data) if code else data

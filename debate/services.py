@@ -1504,13 +1504,12 @@ def _freeze(room: Room, rec: Recommendation) -> None:
     rec.finalized_at = room.closed_at or timezone.now()
     rec.share_token = secrets.token_urlsafe(32)
     rec.save(update_fields=["finalized_at", "share_token"])
-    # Members see the public record, except where theirs differs: in anonymous rooms (their own
-    # real name) and when they wrote drafts the facilitator hid (which they still see).
+    # Members read the public record (with their own real name put back in anonymous rooms, see
+    # selectors.record_for); those who wrote drafts the facilitator hid, which they still see,
+    # get a record of their own.
     differing = set(
         Draft.objects.filter(room=room, hidden=True).values_list("author_id", flat=True)
     )
-    if room.anonymous:
-        differing |= set(room.members.values_list("pk", flat=True))
     members = {}
     for member in room.members.filter(pk__in=differing):
         viewer = selectors.Viewer(room=room, member=member, is_facilitator=False)

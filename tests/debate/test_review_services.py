@@ -633,3 +633,28 @@ def test_closing_through_the_phase_also_freezes(recommending):
     advance(t.room, t.facilitator, "closed")
     rec = Recommendation.objects.get(room=t.room)
     assert rec.frozen_record is not None and rec.share_token
+
+
+def test_review_snapshot_queries_do_not_grow_with_the_room(review, django_assert_num_queries):
+    """The review part of the snapshot costs a fixed number of queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    t = review
+    viewer = selectors.viewer_for(room_id=t.room.pk, user=t.facilitator, member_id=None)
+    with CaptureQueriesContext(connection) as small:
+        selectors.room_snapshot(viewer=viewer)
+    for i in range(12):
+        member = join(t.room, f"Extra {i}")
+        services.vote_cast(room_id=t.room.pk, member_id=member.pk, position_id=t.pos(API).pk)
+        services.comment_add(
+            room_id=t.room.pk,
+            member_id=member.pk,
+            client_id=f"x{i}",
+            draft_id=t.ids["cy1" if member.position_id != t.pos(API).pk else "ana1"],
+            kind="question",
+            text="Why?",
+        )
+    with django_assert_num_queries(len(small.captured_queries)):
+        snapshot = selectors.room_snapshot(viewer=viewer)
+    assert snapshot["review"]["vote"]["turnout"]["voted"] == 12
