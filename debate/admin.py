@@ -3,7 +3,7 @@ changing it outside the services would skip their checks, sequence numbers and e
 
 from django.contrib import admin
 
-from .models import Draft, Member, Position, Recommendation, Room, Scenario
+from .models import Comment, Draft, Member, Position, Recommendation, Room, Scenario, Signoff, Vote
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -80,3 +80,24 @@ class RecommendationAdmin(ReadOnlyAdmin):
     list_display = ["room", "decision", "version", "updated_at"]
     search_fields = ["room__code", "room__title", "rationale"]
     list_select_related = ["room", "decision"]
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdmin):
+    list_display = ["room", "kind", "author", "draft", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["text", "room__code"]
+    list_select_related = ["room", "author", "draft"]
+
+
+@admin.register(Vote)
+class VoteAdmin(ReadOnlyAdmin):
+    list_display = ["room", "member", "position", "updated_at"]
+    list_select_related = ["room", "member", "position"]
+
+
+@admin.register(Signoff)
+class SignoffAdmin(ReadOnlyAdmin):
+    list_display = ["room", "member", "stance", "rec_version", "updated_at"]
+    list_filter = ["stance"]
+    list_select_related = ["room", "member"]
