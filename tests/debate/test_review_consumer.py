@@ -253,3 +253,35 @@ async def test_chair_saves_and_sign_off_then_finalize(review):
         assert await a_everything() == before
     rec = await call(Recommendation.objects.get, room=t.room)
     assert rec.frozen_record["public"]["signoffs"][0]["text"] == "Too cautious."
+
+
+async def test_marks_and_curation_reach_the_room(drafting):
+    t = drafting
+
+    def more_drafts():
+        ids = {f"ana{i}": member_draft(t, "Ana", f"Ana argument {i}", slot=i).id for i in (1, 2, 3)}
+        ids["ben1"] = member_draft(t, "Ben", "Ben argument 1").id  # four for three slots
+        advance(t.room, t.facilitator, "review")
+        return ids
+
+    ids = await call(more_drafts)
+    async with team_sockets(t, "Ana", "Ben", "Cy") as s:
+        socks = [s["Ana"], s["Ben"], s["Cy"], s["fac"]]
+        await s["Cy"].send({"type": "strongest.mark", "draft_id": ids["ben1"]})
+        for messages in await drain_all(*socks, expect=1):
+            assert messages[0]["type"] == "strongest.marked"
+            assert messages[0]["mark"]["draft_id"] == ids["ben1"]
+        await s["Ben"].send({"type": "case.vote", "draft_id": ids["ben1"], "chosen": True})
+        for messages in await drain_all(*socks, expect=1):
+            case = messages[0]["case"]
+            assert messages[0]["type"] == "case.updated" and case["decided_by"] == "team"
+            assert ids["ben1"] in case["selected"] and case["votes"] == {str(ids["ben1"]): 1}
+        # Cy is on another team: refused, to Cy only.
+        await s["Cy"].send({"type": "case.vote", "draft_id": ids["ana1"], "chosen": True})
+        received = await drain_all(*socks, expect=[0, 0, 1, 0])
+        assert received[2][0]["code"] == "other_team" and sum(map(len, received)) == 1
+        pick = [ids["ana1"], ids["ana2"], ids["ana3"]]
+        await s["fac"].send({"type": "case.pick", "position_id": t.pos(OPEN).pk, "draft_ids": pick})
+        for messages in await drain_all(*socks, expect=1):
+            assert messages[0]["case"]["decided_by"] == "facilitator"
+            assert messages[0]["case"]["selected"] == sorted(pick)
