@@ -4,6 +4,7 @@ changing it outside the services would skip their checks, sequence numbers and e
 from django.contrib import admin
 
 from .models import (
+    Comment,
     Draft,
     EvidenceCard,
     Member,
@@ -12,7 +13,9 @@ from .models import (
     ResearchNote,
     Room,
     Scenario,
+    Signoff,
     TrendJudgement,
+    Vote,
 )
 
 
@@ -132,4 +135,24 @@ class ResearchNoteAdmin(ReadOnlyAdmin):
 class TrendJudgementAdmin(ReadOnlyAdmin):
     list_display = ["room", "member", "trend", "updated_at"]
     list_filter = ["trend"]
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdmin):
+    list_display = ["room", "kind", "author", "draft", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["text", "room__code"]
+    list_select_related = ["room", "author", "draft"]
+
+
+@admin.register(Vote)
+class VoteAdmin(ReadOnlyAdmin):
+    list_display = ["room", "member", "position", "updated_at"]
+    list_select_related = ["room", "member", "position"]
+
+
+@admin.register(Signoff)
+class SignoffAdmin(ReadOnlyAdmin):
+    list_display = ["room", "member", "stance", "rec_version", "updated_at"]
+    list_filter = ["stance"]
     list_select_related = ["room", "member"]

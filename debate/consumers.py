@@ -243,15 +243,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._ack(message, result)
 
     async def handle_recommendation_save(self, message: dict[str, Any]) -> None:
-        result = await database_sync_to_async(services.recommendation_save)(
+        """Chairs (facilitators and members made chair) save the builder's form."""
+        optional = ("citation_ids", "risk_draft_id", "risk_text")
+        result = await database_sync_to_async(services.recommendation_build)(
             room_id=self.room_id,
             actor=self.user,
+            member_id=self.member_id,
             client_id=message["client_id"],
             decision_id=message["decision_id"],
             rationale=message["rationale"],
             revisit_condition=message["revisit_condition"],
             base_version=message["base_version"],
-            member_id=self.member_id,
+            **{name: message[name] for name in optional if name in message},
         )
         await self._ack(message, result)
 
@@ -290,6 +293,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
             reason=message["reason"],
         )
         await self._ack(message, result)
+
+    async def handle_comment_add(self, message: dict[str, Any]) -> None:
+        result = await database_sync_to_async(services.comment_add)(
+            room_id=self.room_id,
+            member_id=self.member_id,
+            client_id=message["client_id"],
+            draft_id=message["draft_id"],
+            kind=message["kind"],
+            text=message["text"],
+        )
+        await self._ack(message, result)
+
+    async def handle_member_action(self, message: dict[str, Any]) -> None:
+        """Members' review actions: each maps to one service, called with this member's id."""
+        service, fields = MEMBER_ACTIONS[message["type"]]
+        arguments = {name: message[name] for name in fields if name in message}
+        await database_sync_to_async(service)(
+            room_id=self.room_id, member_id=self.member_id, **arguments
+        )
 
     async def handle_phase_advance(self, message: dict[str, Any]) -> None:
         await database_sync_to_async(services.phase_advance)(
@@ -411,10 +433,24 @@ FACILITATOR_ACTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
     "timer.control": (services.timer_control, ("action", "seconds", "auto_advance")),
     "round.switch": (services.round_switch, ()),
     "facilitator.add": (services.cofacilitator_add, ("username",)),
+    "case.pick": (services.case_pick, ("position_id", "draft_ids")),
+    "vote.close": (services.vote_close, ()),
+    "chair.set": (services.chair_set, ("member_id", "chair")),
+    "recommendation.finalize": (services.recommendation_finalize, ()),
+}
+
+# Members' review actions: message type -> (service, message fields passed when present).
+MEMBER_ACTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
+    "strongest.mark": (services.strongest_mark, ("draft_id",)),
+    "case.vote": (services.case_vote, ("draft_id", "chosen")),
+    "vote.cast": (services.vote_cast, ("position_id", "reason")),
+    "signoff.record": (services.signoff_record, ("stance", "text")),
 }
 
 HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(FACILITATOR_ACTIONS, RoomConsumer.handle_facilitator_action),
+    **dict.fromkeys(MEMBER_ACTIONS, RoomConsumer.handle_member_action),
+    "comment.add": RoomConsumer.handle_comment_add,
     "typing": RoomConsumer.handle_typing,
     "position.choose": RoomConsumer.handle_position_choose,
     "timer.expired": RoomConsumer.handle_timer_expired,

@@ -54,6 +54,14 @@ RESEARCH_NOTE_UPDATED = "research.note.updated"
 RESEARCH_NOTE_DELETED = "research.note.deleted"
 RESEARCH_JUDGEMENT_UPDATED = "research.judgement.updated"
 TICK = "tick"
+# Review, curation, vote, recommendation builder and finalize (issue 5).
+COMMENT_ADDED = "comment.added"
+STRONGEST_MARKED = "strongest.marked"
+CASE_UPDATED = "case.updated"
+VOTE_CAST = "vote.cast"  # the voter gets their vote; facilitators get the turnout only
+VOTE_CLOSED = "vote.closed"  # everyone gets the results
+MEMBER_CHAIR = "member.chair"
+SIGNOFF_UPDATED = "signoff.updated"
 
 
 def group_room(room_id: int) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
+from typing import Any
 
 from django.utils import timezone
 
-from .models import DraftKind, ReleaseApproach, Trend
-from .selectors import ResearchRecord, RoomRecord
+from .models import Phase
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>#|~!])")
 _MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+[.)])", re.MULTILINE)
@@ -29,156 +31,185 @@ def _block(text: str) -> str:
     return "  \n".join(md_escape(line) for line in text.strip().split("\n"))
 
 
-def _byline(record: RoomRecord, draft) -> str:
-    line = f"— {md_escape(record.name(draft.author_id))}"
-    cited = list(draft.citations.all())
-    if cited:
-        line += " · cites: " + "; ".join(md_escape(card.title) for card in cited)
-    if draft.needs_source:
-        line += " · _needs a source_"
-    if draft.hidden:
-        line += " · _hidden by the facilitator_"
-    return line
+def _when(value: str | None) -> str:
+    return value[:16].replace("T", " ") + " UTC" if value else ""
 
 
-def _case_lines(record: RoomRecord, drafts: list, prefix: str) -> list[str]:
-    arguments = [d for d in drafts if d.kind == DraftKind.ARGUMENT]
-    risks = [d for d in drafts if d.kind == DraftKind.RISK]
-    lines = [f"### {prefix}Arguments", ""]
-    if not arguments:
-        lines += ["_No arguments written._", ""]
-    for number, draft in enumerate(arguments, start=1):
-        body = _block(draft.text).replace("\n", "\n   ")
-        lines += [f"{number}. {body}  ", f"   {_byline(record, draft)}", ""]
-    lines += [f"### {prefix}Risk of our own position", ""]
-    if not risks:
-        lines += ["_No risk named._", ""]
-    for draft in risks:
-        lines += [_block(draft.text) + "  ", _byline(record, draft), ""]
+def _draft_lines(draft: dict[str, Any], number: int | None) -> list[str]:
+    lead = f"{number}. " if number is not None else ""
+    indent = " " * len(lead)
+    body = _block(draft["text"]).replace("\n", f"\n{indent}")
+    byline = f"— {md_escape(draft['author'])}"
+    if not draft.get("selected", True):
+        byline += " · _not selected for the case_"
+    if draft.get("strongest_marks"):
+        byline += f" · marked strongest by {draft['strongest_marks']}"
+    if draft.get("needs_source"):
+        byline += " · _needs a source_"
+    if draft.get("hidden"):
+        byline += " · _hidden by the facilitator_"
+    lines = [f"{lead}{body}  ", f"{indent}{byline}", ""]
+    for comment in draft.get("comments", []):
+        label = "Rebuttal" if comment["kind"] == "rebuttal" else "Question"
+        text = _block(comment["text"]).replace("\n", f"\n{indent}  ")
+        lines += [f"{indent}- **{label}** by {md_escape(comment['author'])}: {text}"]
+    if draft.get("comments"):
+        lines.append("")
     return lines
 
 
-def record_markdown(*, record: RoomRecord, research: ResearchRecord | None = None) -> str:
-    room = record.room
-    scenario = room.scenario
-    lines: list[str] = [
-        f"# {md_escape(room.title)}",
+def _md_header(data: dict[str, Any]) -> list[str]:
+    room, scenario = data["room"], data["scenario"]
+    stamp = (
+        f"Finalized: {_when(data['finalized_at'])} (frozen record)"
+        if data.get("finalized_at")
+        else f"Exported: {timezone.now():%Y-%m-%d %H:%M} UTC"
+    )
+    return [
+        f"# {md_escape(room['title'])}",
         "",
-        f"Scenario: **{md_escape(scenario.title)}**  ",
-        f"Room code: {room.code}  ",
-        f"Phase: {room.get_phase_display()}  ",
-        f"Exported: {timezone.now():%Y-%m-%d %H:%M} UTC",
+        f"Scenario: **{md_escape(scenario['title'])}**  ",
+        f"Room code: {md_escape(room['code'])}  ",
+        f"Phase: {Phase(room['phase']).label}  ",
+        stamp,
         "",
         "## The decision",
         "",
-        _block(scenario.question),
+        _block(scenario["question"]),
         "",
     ]
-    rounds = list(range(1, room.round + 1))
-    for position in record.positions:
-        members = record.members_by_position.get(position.pk, [])
-        if room.is_solo:  # the learner argued every position
-            members = [m for group in record.members_by_position.values() for m in group]
-        names = ", ".join(md_escape(record.name(m.pk)) for m in members) or "no members"
-        team_label = "Team now" if len(rounds) > 1 else "Team"
-        lines += [f"## {md_escape(position.name)}", "", f"{team_label}: {names}", ""]
-        for round_number in rounds:
-            drafts = [
-                d for d in record.drafts_by_position.get(position.pk, []) if d.round == round_number
-            ]
-            prefix = f"Round {round_number}: " if len(rounds) > 1 else ""
-            lines += _case_lines(record, drafts, prefix)
-    unassigned = record.members_by_position.get(None, [])
-    if unassigned:
-        names = ", ".join(md_escape(record.name(m.pk)) for m in unassigned)
-        lines += [f"Members without a position: {names}", ""]
-    lines += ["## Committee recommendation", ""]
-    rec = record.recommendation
-    if rec is None or not (rec.decision_id or rec.rationale.strip()):
-        lines += ["_No recommendation recorded yet._", ""]
-    else:
-        decision = md_escape(rec.decision.name) if rec.decision else "_not chosen_"
+
+
+def _md_positions(data: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    several = data["room"]["rounds"] > 1
+    for position in data["positions"]:
+        names = ", ".join(md_escape(n) for n in position["team"]) or "no members"
         lines += [
-            f"**Decision:** {decision}",
+            f"## {md_escape(position['name'])}",
             "",
-            "**Rationale**",
-            "",
-            _block(rec.rationale) or "_none_",
-            "",
-            f"**We will revisit this decision {scenario.revisit_months} months after release if:**",
-            "",
-            _block(rec.revisit_condition) or "_none_",
+            f"{'Team now' if several else 'Team'}: {names}",
             "",
         ]
-    if research is not None:
-        lines += research_markdown_lines(research)
+        for rnd in position["rounds"]:
+            prefix = f"Round {rnd['round']}: " if several else ""
+            lines += [f"### {prefix}Arguments", ""]
+            if not rnd["arguments"]:
+                lines += ["_No arguments written._", ""]
+            for number, draft in enumerate(rnd["arguments"], start=1):
+                lines += _draft_lines(draft, number)
+            lines += [f"### {prefix}Risk of our own position", ""]
+            if not rnd["risks"]:
+                lines += ["_No risk named._", ""]
+            for draft in rnd["risks"]:
+                lines += _draft_lines(draft, None)
+    if data["room"].get("unassigned"):
+        names = ", ".join(md_escape(n) for n in data["room"]["unassigned"])
+        lines += [f"Members without a position: {names}", ""]
+    return lines
+
+
+def _md_vote(data: dict[str, Any]) -> list[str]:
+    vote = data["vote"]
+    lines = ["## The committee's vote", ""]
+    if not vote["closed"]:
+        return [*lines, "_The vote is not closed; results stay hidden until it is._", ""]
+    for count in vote["counts"]:
+        lines.append(f"- {md_escape(count['position'])}: {count['count']} of {vote['total']}")
+    lines.append("")
+    if vote["tie"]:
+        leaders = " and ".join(md_escape(name) for name in vote["leaders"])
+        lines += [f"**Tie:** {leaders}", ""]
+    elif vote["leaders"]:
+        lines += [f"**Most votes:** {md_escape(vote['leaders'][0])}", ""]
+    if vote["reasons"]:
+        lines += ["Reasons given:", ""]
+        for reason in vote["reasons"]:
+            who = f"{md_escape(reason['voter'])} ({md_escape(reason['position'])})"
+            lines.append(f"- {who}: {_block(reason['reason'])}")
+        lines.append("")
+    return lines
+
+
+def _md_recommendation(data: dict[str, Any]) -> list[str]:
+    rec = data["recommendation"]
+    months = data["scenario"]["revisit_months"]
+    lines = ["## Committee recommendation", ""]
+    if rec is None or not (rec["decision"] or rec["rationale"].strip()):
+        return [*lines, "_No recommendation recorded yet._", ""]
+    decision = md_escape(rec["decision"]["name"]) if rec["decision"] else "_not chosen_"
+    lines += [
+        f"**Decision:** {decision}",
+        "",
+        "**Rationale**",
+        "",
+        _block(rec["rationale"]) or "_none_",
+        "",
+    ]
+    if rec["citations"]:
+        lines += ["**Arguments cited**", ""]
+        for number, cited in enumerate(rec["citations"], start=1):
+            source = f"{md_escape(cited['position'])}, {md_escape(cited['author'])}"
+            body = _block(cited["text"]).replace("\n", "\n   ")
+            lines += [f"{number}. {body}  ", f"   — {source}", ""]
+    risk = rec["risk"]
+    if risk["draft"] or risk["text"].strip():
+        lines += ["**The risk we accept**", ""]
+        if risk["draft"]:
+            source = f"{md_escape(risk['draft']['position'])}, {md_escape(risk['draft']['author'])}"
+            lines += [_block(risk["draft"]["text"]) + "  ", f"— {source}", ""]
+        if risk["text"].strip():
+            lines += [_block(risk["text"]), ""]
+    lines += [
+        f"**We will revisit this decision {months} months after release if:**",
+        "",
+        _block(rec["revisit_condition"]) or "_none_",
+        "",
+    ]
+    if rec["chairs"]:
+        lines += [f"Chairs: {', '.join(md_escape(n) for n in rec['chairs'])}", ""]
+    return lines
+
+
+def _md_signoffs(data: dict[str, Any]) -> list[str]:
+    if not data["signoffs"]:
+        return []
+    lines = ["## Sign-off", ""]
+    for s in data["signoffs"]:
+        if s["stance"] == "dissent":
+            lines.append(f"- {md_escape(s['member'])} dissents: {_block(s['text'])}")
+        else:
+            note = f": {_block(s['text'])}" if s["text"] else ""
+            lines.append(f"- {md_escape(s['member'])} signs off (version {s['rec_version']}){note}")
+    return [*lines, ""]
+
+
+# Renderers of the record's sections (selectors.RECORD_SECTIONS), in order; "room" and
+# "scenario" make the header. A new section adds one entry here.
+MARKDOWN_SECTIONS: list[tuple[str, Callable[[dict[str, Any]], list[str]]]] = [
+    ("scenario", _md_header),
+    ("positions", _md_positions),
+    ("vote", _md_vote),
+    ("recommendation", _md_recommendation),
+    ("signoffs", _md_signoffs),
+]
+
+
+def record_markdown(*, data: dict[str, Any]) -> str:
+    """The record (selectors.record_data, or the frozen copy) as Markdown, user text escaped."""
+    lines: list[str] = []
+    for key, render in MARKDOWN_SECTIONS:
+        if key in data:
+            lines += render(data)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def warmup_markdown(*, summary: dict, names: dict[int, str]) -> str:
-    """The warm-up check's results (selectors.warmup_summary) as a record section; empty when
-    nobody tried it."""
-    if not summary["members"]:
-        return ""
-    lines = ["", "## Warm-up check", "", "Per argument, at each member's latest try:", ""]
-    for number, item in enumerate(summary["items"], start=1):
-        lines.append(f"{number}. {md_escape(item['text'])} — {item['right']} of {item['of']} right")
-    lines += ["", "| Member | Latest | Best | Tries |", "| --- | --- | --- | --- |"]
-    for row in summary["members"]:
-        name = md_escape(names.get(row["member_id"], "—"))
-        total = row["total"]
-        lines.append(
-            f"| {name} | {row['latest']}/{total} | {row['best']}/{total} | {row['tries']} |"
-        )
-    return "\n".join(lines) + "\n"
+def record_json(*, data: dict[str, Any]) -> str:
+    """The record as JSON (docs/record-json.md). json.dumps escapes what JSON needs; "<", ">"
+    and "&" are escaped too, so the file is also safe to embed in a page."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 
 
-def _md_link(url: str) -> str:
-    """A source address as an autolink, only for http(s) addresses (the services check this
-    too); anything else is printed as escaped text."""
-    if re.fullmatch(r"https?://[^\s<>]+", url):
-        return f"<{url}>"
-    return md_escape(url)
-
-
-def research_markdown_lines(research: ResearchRecord) -> list[str]:
-    """The research section: the notes by date, the timeline by approach, the trend tally and
-    each member's judgement."""
-    approaches = dict(ReleaseApproach.choices)
-    trends = dict(Trend.choices)
-    lines = ["## Research: release policies of real labs", ""]
-    if not research.notes:
-        lines += ["_No research notes._", ""]
-    for row in research.timeline:
-        lines += [f"### {row['label']}", ""]
-        for note in row["notes"]:
-            lines += [
-                f"- **{md_escape(note.organisation)}** ({approaches.get(note.approach, '?')}): "
-                f"{md_escape(note.summary)}  ",
-                f"  Source: {_md_link(note.source_url)} · {md_escape(research.author(note))}",
-            ]
-        lines.append("")
-    if research.timeline:
-        years = sorted({row["year"] for row in research.timeline})
-        header = "| Year | " + " | ".join(str(label) for label in approaches.values()) + " |"
-        lines += ["### Timeline by approach", "", header]
-        lines.append("|" + " --- |" * (len(approaches) + 1))
-        for year in years:
-            counts = [
-                sum(1 for n in research.notes if n.year == year and n.approach == key)
-                for key in approaches
-            ]
-            lines.append(f"| {year} | " + " | ".join(str(c) for c in counts) + " |")
-        lines.append("")
-    tally = research.tally
-    lines += ["### The trend, as members judged it", ""]
-    lines += [f"- {label}: {tally.get(key, 0)}" for key, label in trends.items()]
-    lines += [f"- Judgements: {tally.get('total', 0)}", ""]
-    for judgement in research.judgements:
-        lines += [
-            f"- {md_escape(research.name(judgement.member_id))}: "
-            f"{trends.get(judgement.trend, '?')} — {md_escape(judgement.reason)}"
-        ]
-    if research.judgements:
-        lines.append("")
-    return lines
+def bar_percent(count: int, total: int) -> int:
+    return round(100 * count / total) if total else 0

@@ -174,6 +174,8 @@ class Member(models.Model):
     # What others see in an anonymous room.
     code_name = models.CharField(max_length=40, blank=True)
     muted = models.BooleanField(default=False)
+    # A chair edits the committee recommendation with the facilitators (services.chair_set).
+    is_chair = models.BooleanField(default=False)
     # A removed member's identity is refused on every page and socket until re-admitted.
     removed_at = models.DateTimeField(null=True, blank=True)
     # The class roster entry this member is (rooms of a class recognise its students).
@@ -222,6 +224,9 @@ class Draft(models.Model):
     needs_source = models.BooleanField(default=False)
     # Evidence cards of the room's scenario that this argument cites (services.draft_save checks).
     citations = models.ManyToManyField("EvidenceCard", blank=True, related_name="citing_drafts")
+    # The facilitator's curation of the team's case: True selected, False not selected, None
+    # not decided by the facilitator (the team's vote decides; see selectors.case_selection).
+    picked = models.BooleanField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
     # The client change id that produced this version: a resend of it is acknowledged, not applied.
     last_client_id = models.CharField(max_length=64, blank=True)
@@ -273,6 +278,19 @@ class Recommendation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # Arguments from the record that the rationale cites (drafts of this room only).
+    citations = models.ManyToManyField("Draft", blank=True, related_name="cited_by")
+    # The acknowledged risk of the chosen option: a risk draft from the record and/or own words.
+    risk_draft = models.ForeignKey(
+        "Draft", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    risk_text = models.TextField(blank=True)
+    # Finalize freezes the record: the snapshot holds every text as it was at that moment
+    # ({"facilitator": record, "public": record}, see selectors.record_data) and the share
+    # token opens the read-only printable page without a login.
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    frozen_record = models.JSONField(null=True, blank=True)
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     def __str__(self) -> str:
         return f"Recommendation for {self.room}"
@@ -280,6 +298,124 @@ class Recommendation(models.Model):
     @property
     def is_complete(self) -> bool:
         return bool(self.decision_id and self.rationale.strip() and self.revisit_condition.strip())
+
+
+class CommentKind(models.TextChoices):
+    REBUTTAL = "rebuttal", _("Rebuttal")
+    QUESTION = "question", _("Question")
+
+
+class Comment(models.Model):
+    """A member's rebuttal of, or question on, another position's argument (review)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="comments")
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="comments")
+    kind = models.CharField(max_length=10, choices=CommentKind.choices)
+    text = models.TextField()
+    client_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["author", "client_id"],
+                condition=~Q(client_id=""),
+                name="comment_client_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.text[:40]}"
+
+
+class StrongestMark(models.Model):
+    """A member's pick of the strongest argument of one position (one per member and position)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="strongest_marks")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="strongest_marks")
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="+")
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="strongest_marks")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "position"], name="strongest_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} marks {self.draft_id}"
+
+
+class CaseVote(models.Model):
+    """A team member's vote to put one of the team's drafts into its case (team curation)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="case_votes")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="case_votes")
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="case_votes")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "draft"], name="case_vote_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} chooses {self.draft_id}"
+
+
+class Vote(models.Model):
+    """A member's vote for the committee's decision. Changeable until the vote is closed."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="votes")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="votes")
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["updated_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "member"], name="vote_once_per_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} votes {self.position_id}"
+
+
+class VoteState(models.Model):
+    """When the facilitator closed the room's vote (no row: still open)."""
+
+    room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="vote_state")
+    closed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"vote of room {self.room_id} closed"
+
+
+class SignoffStance(models.TextChoices):
+    SIGN = "sign", _("Signed off")
+    DISSENT = "dissent", _("Dissent")
+
+
+class Signoff(models.Model):
+    """A member signs the recommendation off, or records a dissent in one sentence."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="signoffs")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="signoffs")
+    stance = models.CharField(max_length=10, choices=SignoffStance.choices)
+    text = models.CharField(max_length=300, blank=True)
+    # The recommendation version the member signed (a later edit is visible against it).
+    rec_version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["updated_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "member"], name="signoff_once_per_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.stance}"
 
 
 class EvidenceCard(models.Model):

@@ -32,6 +32,7 @@ _OPTIONAL_INT = (int, type(None))
 _OPTIONAL_STR = (str, type(None))
 _BOOL = (bool,)
 _OPTIONAL_BOOL = (bool, type(None))
+_LIST = (list,)
 _OBJECT = (dict,)
 _OPTIONAL_LIST = (list, type(None))
 
@@ -90,6 +91,10 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "rationale": Field(_STR),
         "revisit_condition": Field(_STR),
         "base_version": Field(_INT),
+        # the recommendation builder (issue 5); absent: kept as stored
+        "citation_ids": Field(_LIST, required=False),
+        "risk_draft_id": Field(_OPTIONAL_INT, required=False),
+        "risk_text": Field(_OPTIONAL_STR, required=False),
     },
     # the warm-up check (members) and the solo learner's steps
     "warmup.submit": {"client_id": Field(_STR), "answers": Field(_OBJECT)},
@@ -108,6 +113,21 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "research.note.delete": {"note_id": Field(_INT)},
     "research.judge": {"client_id": Field(_STR), "trend": Field(_STR), "reason": Field(_STR)},
+    # review, curation, vote, sign-off, finalize (issue 5)
+    "comment.add": {
+        "client_id": Field(_STR),
+        "draft_id": Field(_INT),
+        "kind": Field(_STR),
+        "text": Field(_STR),
+    },
+    "strongest.mark": {"draft_id": Field(_INT)},
+    "case.vote": {"draft_id": Field(_INT), "chosen": Field(_BOOL)},
+    "case.pick": {"position_id": Field(_INT), "draft_ids": Field(_LIST)},
+    "vote.cast": {"position_id": Field(_INT), "reason": Field(_STR, required=False)},
+    "vote.close": {},
+    "chair.set": {"member_id": Field(_INT), "chair": Field(_BOOL)},
+    "signoff.record": {"stance": Field(_STR), "text": Field(_STR, required=False)},
+    "recommendation.finalize": {},
 }
 
 

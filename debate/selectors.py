@@ -18,7 +18,10 @@ from django.utils import timezone
 from classroom.models import ClassGroup
 
 from .models import (
+    CaseVote,
+    Comment,
     Draft,
+    DraftKind,
     EvidenceCard,
     Feedback,
     Member,
@@ -29,8 +32,12 @@ from .models import (
     ResearchNote,
     Room,
     Scenario,
+    Signoff,
+    StrongestMark,
     Trend,
     TrendJudgement,
+    Vote,
+    VoteState,
     WarmupAttempt,
 )
 
@@ -138,6 +145,7 @@ def member_payload(
         "online": member_is_online(member, now=now),
         "muted": member.muted if private else False,
         "removed": member.removed_at is not None,
+        "is_chair": member.is_chair,
     }
     if real_name:
         payload["code_name"] = member.code_name
@@ -224,7 +232,9 @@ def hidden_draft_payload(draft: Draft) -> dict[str, Any]:
     }
 
 
-def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
+def recommendation_payload(
+    rec: Recommendation | None, *, with_citations: bool = True
+) -> dict[str, Any]:
     if rec is None:
         return {
             "decision_id": None,
@@ -232,6 +242,10 @@ def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
             "revisit_condition": "",
             "version": 0,
             "last_client_id": "",
+            "citation_ids": [],
+            "risk_draft_id": None,
+            "risk_text": "",
+            "finalized_at": None,
         }
     return {
         "decision_id": rec.decision_id,
@@ -239,6 +253,12 @@ def recommendation_payload(rec: Recommendation | None) -> dict[str, Any]:
         "revisit_condition": rec.revisit_condition,
         "version": rec.version,
         "last_client_id": rec.last_client_id,
+        "citation_ids": sorted(rec.citations.values_list("pk", flat=True))
+        if rec.pk and with_citations
+        else [],
+        "risk_draft_id": rec.risk_draft_id,
+        "risk_text": rec.risk_text,
+        "finalized_at": rec.finalized_at.isoformat() if rec.finalized_at else None,
     }
 
 
@@ -288,6 +308,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     drafts = list(visible_drafts(viewer=current).prefetch_related("citations"))
     feedback = list(visible_feedback(viewer=current))
     rec = Recommendation.objects.filter(room=room).first()
+    reviewing = room.phase in PHASES_ALL_DRAFTS_VISIBLE
     return {
         "seq": room.seq,
         "server_time": now.isoformat(),
@@ -328,7 +349,9 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
         "drafts": [draft_payload(d) for d in drafts],
         "feedback": [feedback_payload(f) for f in feedback],
         "facilitators": facilitator_names(room=room) if viewer.is_facilitator else [],
-        "recommendation": recommendation_payload(rec),
+        # Before the review there are no citations, comments, votes or sign-offs to read.
+        "recommendation": recommendation_payload(rec, with_citations=reviewing),
+        "review": review_snapshot(viewer=current, rec=rec) if reviewing else EMPTY_REVIEW,
         **warmup_snapshot(viewer=current),
         "cards": [card_payload(c) for c in scenario.cards.all()],
         "research": research_snapshot(room=room),
@@ -647,3 +670,468 @@ def research_record(*, room: Room, viewer: Viewer | None = None) -> ResearchReco
         tally=trend_tally(room=room),
         names=names,
     )
+
+
+# --- review, curation, vote, sign-off and the record (issue 5) --------------------------------
+
+RECORD_SCHEMA = "quorum.record"
+EMPTY_REVIEW: dict[str, Any] = {
+    "comments": [],
+    "marks": [],
+    "cases": [],
+    "my_case_votes": [],
+    "vote": {"closed": False, "mine": None, "turnout": None, "results": None},
+    "signoffs": [],
+    "share_path": None,
+}
+RECORD_VERSION = 1
+
+
+def comment_payload(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.pk,
+        "draft_id": comment.draft_id,
+        "author_id": comment.author_id,
+        "kind": comment.kind,
+        "text": comment.text,
+        "client_id": comment.client_id,
+        "created_at": comment.created_at.isoformat() if comment.created_at else None,
+    }
+
+
+def mark_payload(mark: StrongestMark) -> dict[str, Any]:
+    return {"member_id": mark.member_id, "position_id": mark.position_id, "draft_id": mark.draft_id}
+
+
+def vote_payload(vote: Vote | None) -> dict[str, Any] | None:
+    if vote is None:
+        return None
+    return {"position_id": vote.position_id, "reason": vote.reason}
+
+
+def signoff_payload(signoff: Signoff) -> dict[str, Any]:
+    return {
+        "member_id": signoff.member_id,
+        "stance": signoff.stance,
+        "text": signoff.text,
+        "rec_version": signoff.rec_version,
+    }
+
+
+def share_path(rec: Recommendation) -> str | None:
+    from django.urls import reverse
+
+    return reverse("debate:record_shared", args=[rec.share_token]) if rec.share_token else None
+
+
+def vote_is_closed(*, room: Room) -> bool:
+    return VoteState.objects.filter(room=room).exists()
+
+
+def vote_turnout(*, room: Room) -> dict[str, int]:
+    """How many have voted, out of the members who may: what facilitators see while it is open."""
+    eligible = room.members.filter(removed_at__isnull=True).count()
+    return {"voted": Vote.objects.filter(room=room).count(), "eligible": eligible}
+
+
+def vote_results(*, room: Room) -> dict[str, Any]:
+    """Counts per position (every position, zeros included); the leaders, and whether they tie.
+    Only meaningful, and only ever sent, once the vote is closed."""
+    positions = list(room.scenario.positions.all())
+    votes = list(Vote.objects.filter(room=room).order_by("updated_at", "id"))
+    counts = {p.pk: 0 for p in positions}
+    for v in votes:
+        counts[v.position_id] = counts.get(v.position_id, 0) + 1
+    top = max(counts.values(), default=0)
+    leaders = [p.pk for p in positions if top and counts[p.pk] == top]
+    return {
+        "closed": True,
+        "total": len(votes),
+        "counts": [{"position_id": p.pk, "count": counts[p.pk]} for p in positions],
+        "leaders": leaders,
+        "tie": len(leaders) > 1,
+        "reasons": [
+            {"member_id": v.member_id, "position_id": v.position_id, "reason": v.reason}
+            for v in votes
+            if v.reason
+        ],
+    }
+
+
+def _readable(draft: Draft) -> bool:
+    return not draft.hidden and bool(draft.text.strip())
+
+
+def case_selection(
+    *, room: Room, drafts: list[Draft], votes: dict[int, int]
+) -> tuple[set[int], str]:
+    """Which of one position's drafts (one round) make its case, and who decided.
+
+    Per kind (arguments: scenario.argument_slots, risks: risk_slots): when the team wrote no more
+    than the slots, all are in ("all"). Otherwise the facilitator's pick decides if they made one
+    for this position ("facilitator"), else the team's votes: most votes first, ties by slot and
+    time of writing ("team"). Hidden and empty drafts are never in the case."""
+    readable = [d for d in drafts if _readable(d)]
+    facilitator = any(d.picked is not None for d in drafts)
+    selected: set[int] = set()
+    decided = "all"
+    limits = {
+        DraftKind.ARGUMENT: room.scenario.argument_slots,
+        DraftKind.RISK: room.scenario.risk_slots,
+    }
+    for kind, limit in limits.items():
+        of_kind = [d for d in readable if d.kind == kind]
+        if len(of_kind) <= limit and not facilitator:
+            selected.update(d.pk for d in of_kind)
+        elif facilitator:
+            decided = "facilitator"
+            selected.update(d.pk for d in of_kind if d.picked)
+        else:
+            decided = "team"
+            ranked = sorted(
+                of_kind, key=lambda d: (-votes.get(d.pk, 0), d.slot, d.created_at, d.pk)
+            )
+            selected.update(d.pk for d in ranked[:limit])
+    return selected, decided
+
+
+def _case_votes(room: Room) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for draft_id in CaseVote.objects.filter(room=room).values_list("draft_id", flat=True):
+        counts[draft_id] = counts.get(draft_id, 0) + 1
+    return counts
+
+
+def case_payload(
+    *,
+    room: Room,
+    position_id: int,
+    votes: dict[int, int] | None = None,
+    drafts: list[Draft] | None = None,
+) -> dict[str, Any]:
+    """One position's case for the current round, as every member may see it."""
+    if votes is None:
+        votes = _case_votes(room)
+    if drafts is None:
+        drafts = list(Draft.objects.filter(room=room, position_id=position_id, round=room.round))
+    selected, decided = case_selection(room=room, drafts=drafts, votes=votes)
+    return {
+        "position_id": position_id,
+        "round": room.round,
+        "selected": sorted(selected),
+        "decided_by": decided,
+        "votes": {str(d.pk): votes[d.pk] for d in drafts if votes.get(d.pk) and _readable(d)},
+    }
+
+
+def review_snapshot(*, viewer: Viewer, rec: Recommendation | None) -> dict[str, Any]:
+    """The review, vote and sign-off state for this viewer: vote counts only once closed, the
+    turnout for facilitators only, the viewer's own vote and case votes."""
+    room = viewer.room
+    member = viewer.member
+    closed = vote_is_closed(room=room)
+    comments = Comment.objects.filter(room=room).select_related("draft")
+    if not viewer.is_facilitator:
+        comments = comments.filter(draft__hidden=False)
+    drafts = list(Draft.objects.filter(room=room, round=room.round))
+    votes = _case_votes(room)
+    cases = []
+    if room.phase in PHASES_ALL_DRAFTS_VISIBLE:
+        for position in room.scenario.positions.all():
+            own = [d for d in drafts if d.position_id == position.pk]
+            cases.append(case_payload(room=room, position_id=position.pk, votes=votes, drafts=own))
+    mine = Vote.objects.filter(room=room, member=member).first() if member else None
+    data: dict[str, Any] = {
+        "comments": [comment_payload(c) for c in comments],
+        "marks": [mark_payload(m) for m in StrongestMark.objects.filter(room=room)],
+        "cases": cases,
+        "my_case_votes": sorted(
+            CaseVote.objects.filter(member=member).values_list("draft_id", flat=True)
+        )
+        if member
+        else [],
+        "vote": {
+            "closed": closed,
+            "mine": vote_payload(mine),
+            "turnout": vote_turnout(room=room) if viewer.is_facilitator else None,
+            "results": vote_results(room=room) if closed else None,
+        },
+        "signoffs": [signoff_payload(s) for s in Signoff.objects.filter(room=room)],
+        "share_path": share_path(rec) if rec is not None and viewer.is_facilitator else None,
+    }
+    return data
+
+
+# --- the record: one builder, one section each ----------------------------------------------
+
+
+@dataclass
+class RecordContext:
+    """What every section of the record reads: the room and its people as one audience sees
+    them. `audience`: "facilitator" (real names, hidden drafts marked), "public" (the share link:
+    code names in anonymous rooms, no hidden drafts) or "member" (with `viewer`)."""
+
+    room: Room
+    audience: str
+    positions: list[Position]
+    members: list[Member]
+    drafts: list[Draft]
+    names: dict[int, str]
+    rec: Recommendation | None
+
+    def name(self, member_id: int | None) -> str:
+        return self.names.get(member_id, "—") if member_id is not None else "—"
+
+    def position_name(self, position_id: int | None) -> str:
+        return next((p.name for p in self.positions if p.pk == position_id), "—")
+
+    def draft_ref(self, draft: Draft) -> dict[str, Any]:
+        return {
+            "id": draft.pk,
+            "kind": draft.kind,
+            "position": self.position_name(draft.position_id),
+            "author": self.name(draft.author_id),
+            "text": draft.text,
+        }
+
+
+def _section_room(ctx: RecordContext) -> dict[str, Any]:
+    room = ctx.room
+    return {
+        "title": room.title,
+        "code": room.code,
+        "phase": room.phase,
+        "anonymous": room.anonymous,
+        "rounds": room.round,
+        "closed_at": room.closed_at.isoformat() if room.closed_at else None,
+        "unassigned": [ctx.name(m.pk) for m in ctx.members if m.position_id is None],
+    }
+
+
+def _section_scenario(ctx: RecordContext) -> dict[str, Any]:
+    scenario = ctx.room.scenario
+    return {
+        "title": scenario.title,
+        "question": scenario.question,
+        "revisit_months": scenario.revisit_months,
+    }
+
+
+def _section_positions(ctx: RecordContext) -> list[dict[str, Any]]:
+    comments: dict[int, list[dict[str, Any]]] = {}
+    for c in Comment.objects.filter(room=ctx.room).order_by("created_at", "id"):
+        comments.setdefault(c.draft_id, []).append(
+            {"kind": c.kind, "text": c.text, "author": ctx.name(c.author_id)}
+        )
+    marks: dict[int, int] = {}
+    for draft_id in StrongestMark.objects.filter(room=ctx.room).values_list("draft_id", flat=True):
+        marks[draft_id] = marks.get(draft_id, 0) + 1
+    votes = _case_votes(ctx.room)
+    result = []
+    for position in ctx.positions:
+        rounds = []
+        for round_number in range(1, ctx.room.round + 1):
+            drafts = [
+                d for d in ctx.drafts if d.position_id == position.pk and d.round == round_number
+            ]
+            selected, decided = case_selection(room=ctx.room, drafts=drafts, votes=votes)
+
+            def entry(d: Draft, selected: set[int] = selected) -> dict[str, Any]:
+                return {
+                    "id": d.pk,
+                    "slot": d.slot,
+                    "text": d.text,
+                    "author": ctx.name(d.author_id),
+                    "selected": d.pk in selected,
+                    "strongest_marks": marks.get(d.pk, 0),
+                    "needs_source": d.needs_source,
+                    "hidden": d.hidden,
+                    "comments": comments.get(d.pk, []),
+                }
+
+            shown = [d for d in drafts if d.text.strip()]
+            rounds.append(
+                {
+                    "round": round_number,
+                    "decided_by": decided,
+                    "arguments": [entry(d) for d in shown if d.kind == DraftKind.ARGUMENT],
+                    "risks": [entry(d) for d in shown if d.kind == DraftKind.RISK],
+                }
+            )
+        result.append(
+            {
+                "id": position.pk,
+                "key": position.key,
+                "name": position.name,
+                "team": [ctx.name(m.pk) for m in ctx.members if m.position_id == position.pk],
+                "rounds": rounds,
+            }
+        )
+    return result
+
+
+def _section_vote(ctx: RecordContext) -> dict[str, Any]:
+    if not vote_is_closed(room=ctx.room):
+        return {"closed": False}
+    results = vote_results(room=ctx.room)
+    return {
+        "closed": True,
+        "total": results["total"],
+        "counts": [
+            {"position": ctx.position_name(c["position_id"]), "count": c["count"]}
+            for c in results["counts"]
+        ],
+        "leaders": [ctx.position_name(p) for p in results["leaders"]],
+        "tie": results["tie"],
+        "reasons": [
+            {
+                "voter": ctx.name(r["member_id"]),
+                "position": ctx.position_name(r["position_id"]),
+                "reason": r["reason"],
+            }
+            for r in results["reasons"]
+        ],
+    }
+
+
+def _section_recommendation(ctx: RecordContext) -> dict[str, Any] | None:
+    rec = ctx.rec
+    if rec is None:
+        return None
+    visible = {d.pk: d for d in ctx.drafts}
+    cited = set(rec.citations.values_list("pk", flat=True))
+    # In the record's order (position, kind, slot), whatever order they were picked in.
+    citations = [ctx.draft_ref(d) for d in ctx.drafts if d.pk in cited]
+    risk_draft = visible.get(rec.risk_draft_id) if rec.risk_draft_id else None
+    chairs = [ctx.name(m.pk) for m in ctx.members if m.is_chair]
+    return {
+        "decision": {"id": rec.decision_id, "name": ctx.position_name(rec.decision_id)}
+        if rec.decision_id
+        else None,
+        "rationale": rec.rationale,
+        "citations": citations,
+        "risk": {
+            "draft": ctx.draft_ref(risk_draft) if risk_draft else None,
+            "text": rec.risk_text,
+        },
+        "revisit_condition": rec.revisit_condition,
+        "version": rec.version,
+        "chairs": chairs,
+    }
+
+
+def _section_signoffs(ctx: RecordContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "member": ctx.name(s.member_id),
+            "stance": s.stance,
+            "text": s.text,
+            "rec_version": s.rec_version,
+        }
+        for s in Signoff.objects.filter(room=ctx.room)
+    ]
+
+
+# The record's sections, in order. A new section (e.g. research notes) is one entry here, one
+# renderer in debate/exports.py (MARKDOWN_SECTIONS) and one partial in templates/debate/record/.
+RECORD_SECTIONS: list[tuple[str, Any]] = [
+    ("room", _section_room),
+    ("scenario", _section_scenario),
+    ("positions", _section_positions),
+    ("vote", _section_vote),
+    ("recommendation", _section_recommendation),
+    ("signoffs", _section_signoffs),
+]
+
+
+def record_data(*, room: Room, audience: str, viewer: Viewer | None = None) -> dict[str, Any]:
+    """The room's record as plain JSON data (docs/record-json.md), for one audience. Finalizing
+    stores it (Recommendation.frozen_record); the exports render it."""
+    assert audience in ("facilitator", "public", "member")
+    members = list(room.members.all())
+    if audience == "facilitator":
+        names = {m.pk: m.display_name for m in members}
+    elif audience == "public":
+        names = {m.pk: m.code_name if room.anonymous else m.display_name for m in members}
+    else:
+        assert viewer is not None
+        names = {m.pk: m.display_name if viewer.sees_real_name(m) else m.code_name for m in members}
+    drafts = Draft.objects.filter(room=room).order_by(
+        "round", "position__order", "kind", "slot", "author__joined_at", "id"
+    )
+    if audience != "facilitator":
+        own = viewer.member.pk if viewer is not None and viewer.member is not None else None
+        drafts = drafts.filter(Q(hidden=False) | Q(author_id=own))
+    ctx = RecordContext(
+        room=room,
+        audience=audience,
+        positions=list(room.scenario.positions.all()),
+        members=members,
+        drafts=list(drafts),
+        names=names,
+        rec=Recommendation.objects.filter(room=room).first(),
+    )
+    data: dict[str, Any] = {
+        "schema": RECORD_SCHEMA,
+        "version": RECORD_VERSION,
+        "audience": audience,
+        "generated_at": timezone.now().isoformat(),
+        "finalized_at": ctx.rec.finalized_at.isoformat()
+        if ctx.rec and ctx.rec.finalized_at
+        else None,
+    }
+    for key, build in RECORD_SECTIONS:
+        data[key] = build(ctx)
+    return data
+
+
+def record_for(*, viewer: Viewer | None, room: Room) -> dict[str, Any]:
+    """The record a viewer (None: the share link) gets: the frozen one once finalized, else
+    built now."""
+    rec = Recommendation.objects.filter(room=room).first()
+    if viewer is None:
+        audience = "public"
+    elif viewer.is_facilitator:
+        audience = "facilitator"
+    else:
+        audience = "member"
+    if rec is not None and rec.frozen_record:
+        frozen = rec.frozen_record
+        if audience == "member":
+            assert viewer is not None and viewer.member is not None
+            own = frozen.get("members", {}).get(str(viewer.member.pk))
+            if own is not None:
+                return own
+            if room.anonymous:
+                return with_own_name(frozen["public"], viewer.member)
+            return frozen["public"]
+        return frozen[audience]
+    return record_data(room=room, audience=audience, viewer=viewer)
+
+
+# The fields of the record that hold a member's name (and never anything they typed).
+RECORD_NAME_KEYS = {"author", "member", "voter"}
+RECORD_NAME_LISTS = {"team", "chairs", "unassigned"}
+
+
+def with_own_name(data: Any, member: Member) -> Any:
+    """The public record of an anonymous room as `member` may read it: their own code name
+    replaced by their real name in the name fields only (code names are unique in a room)."""
+    code, real = member.code_name, member.display_name
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key in RECORD_NAME_KEYS and item == code:
+                    out[key] = real
+                elif key in RECORD_NAME_LISTS and isinstance(item, list):
+                    out[key] = [real if name == code else name for name in item]
+                else:
+                    out[key] = walk(item)
+            return out
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(data) if code else data

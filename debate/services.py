@@ -34,6 +34,9 @@ from .events import Audience
 from .models import (
     PHASE_ORDER,
     AssignmentMethod,
+    CaseVote,
+    Comment,
+    CommentKind,
     Draft,
     DraftKind,
     EvidenceCard,
@@ -44,6 +47,11 @@ from .models import (
     Recommendation,
     Room,
     Scenario,
+    Signoff,
+    SignoffStance,
+    StrongestMark,
+    Vote,
+    VoteState,
     WarmupAttempt,
 )
 
@@ -492,17 +500,15 @@ def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
             )
         if expected == Phase.DRAFTING and room.assignment_method != AssignmentMethod.MANUAL:
             _assign_unassigned(room)
+        rec = None
         if expected == Phase.CLOSED:
             rec = Recommendation.objects.filter(room=room).first()
-            if rec is None or not rec.is_complete:
-                raise Invalid(
-                    _(
-                        "The recommendation needs a decision, a rationale and a revisit condition "
-                        "before the room can close."
-                    ),
-                    code="recommendation_incomplete",
-                )
+            _require_complete(rec)
             room.closed_at = timezone.now()
+        if expected == Phase.RECOMMENDATION and not _vote_closed(room):
+            # The vote ends with the review; clients see the results in the snapshot that
+            # phase.changed makes them fetch.
+            VoteState.objects.create(room=room, closed_at=timezone.now())
         room.phase = expected
         # A phase's timer ends with the phase.
         room.timer_ends_at = None
@@ -517,6 +523,8 @@ def phase_advance(*, room_id: int, actor: User, to_phase: Any) -> Room:
                 "timer_auto_advance",
             ]
         )
+        if rec is not None:
+            _freeze(room, rec)  # closing finalizes the record (recommendation_finalize)
         events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
     return room
 
@@ -1856,3 +1864,476 @@ def scenario_copy(*, actor: User, scenario_id: Any) -> Scenario:
         copy.copied_from = source
         copy.save(update_fields=["copied_from"])
     return copy
+
+
+# --- review, curation, vote, recommendation builder, finalize (issue 5) ----------------------
+#
+# Review (phase review): members post rebuttals and questions on other positions' drafts and
+# mark the strongest argument of each position; teams curate their case (team vote, or the
+# facilitator's pick overriding it); members vote for a decision. The vote is open during the
+# review until the facilitator closes it (advancing to the recommendation closes it too); a
+# member may change their vote until then. Results are computed only once the vote is closed.
+# The recommendation is edited by chairs (facilitators and members made chair); members sign
+# off or dissent; recommendation_finalize freezes the record and closes the room.
+
+COMMENT_MAX = 1000
+VOTE_REASON_MAX = 300
+SIGNOFF_MAX = 300
+CITATIONS_MAX = 12
+
+
+def _active_member(room: Room, member_id: int | None) -> Member:
+    """The acting member of `room`: present, not removed, not muted."""
+    if member_id is None:
+        raise Forbidden(_("Only members of the room can do that."), code="members_only")
+    member = Member.objects.filter(pk=member_id, room=room).first()
+    if member is None or member.removed_at is not None:
+        raise Forbidden(_("You are not a member of this room."))
+    if member.muted:
+        raise Forbidden(
+            _("The facilitator has muted you: you can read, but not write, for now."),
+            code="muted",
+        )
+    return member
+
+
+def _require_phase(room: Room, phase: str, message: str) -> None:
+    if room.phase != phase:
+        raise WrongPhase(message, phase=room.phase)
+
+
+def _review_draft(room: Room, draft_id: Any) -> Draft:
+    """A draft of this room that everyone may read: not hidden, not empty."""
+    draft = _draft_in_room(room, draft_id)
+    if draft.hidden or not draft.text.strip():
+        raise NotFound(_("No such draft in this room."), field="draft_id")
+    return draft
+
+
+def _vote_closed(room: Room) -> bool:
+    return VoteState.objects.filter(room=room).exists()
+
+
+def comment_add(
+    *, room_id: int, member_id: int | None, client_id: Any, draft_id: Any, kind: Any, text: Any
+) -> SaveResult:
+    """A rebuttal of, or a question on, another position's draft (review phase only)."""
+    client_id = _clean_client_id(client_id)
+    if kind not in CommentKind.values:
+        raise Invalid(_("kind must be “rebuttal” or “question”."), field="kind")
+    text = _clean_text(text, field="text", max_chars=COMMENT_MAX, required=True).strip()
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_phase(room, Phase.REVIEW, _("Rebuttals and questions belong to the review."))
+        member = _active_member(room, member_id)
+        existing = Comment.objects.filter(author=member, client_id=client_id).first()
+        if existing is not None:
+            return SaveResult(id=existing.pk, version=1, duplicate=True, seq=None)
+        draft = _review_draft(room, draft_id)
+        if draft.position_id == member.position_id:
+            raise Forbidden(
+                _("Rebut and question the other positions' arguments, not your own team's."),
+                code="own_position",
+            )
+        comment = Comment.objects.create(
+            room=room, draft=draft, author=member, kind=kind, text=text, client_id=client_id
+        )
+        seq = events.emit(
+            room,
+            events.COMMENT_ADDED,
+            {"comment": selectors.comment_payload(comment)},
+            audience=Audience.room(),
+        )
+    return SaveResult(id=comment.pk, version=1, duplicate=False, seq=seq)
+
+
+def strongest_mark(*, room_id: int, member_id: int | None, draft_id: Any) -> StrongestMark:
+    """Mark the strongest argument of a position: one mark per member and position; marking
+    another argument of the same position moves the mark."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_phase(room, Phase.REVIEW, _("Arguments are marked during the review."))
+        member = _active_member(room, member_id)
+        draft = _review_draft(room, draft_id)
+        if draft.kind != DraftKind.ARGUMENT:
+            raise Invalid(_("Only arguments can be marked as the strongest."), field="draft_id")
+        mark, created = StrongestMark.objects.get_or_create(
+            member=member, position_id=draft.position_id, defaults={"room": room, "draft": draft}
+        )
+        if not created and mark.draft_id == draft.pk:
+            return mark
+        if not created:
+            mark.draft = draft
+            mark.save(update_fields=["draft"])
+        events.emit(
+            room,
+            events.STRONGEST_MARKED,
+            {"mark": selectors.mark_payload(mark)},
+            audience=Audience.room(),
+        )
+    return mark
+
+
+def case_vote(*, room_id: int, member_id: int | None, draft_id: Any, chosen: Any) -> Draft:
+    """A team member votes to put one of their team's drafts (this round) into the case, or takes
+    the vote back. The drafts with most votes fill the slots unless the facilitator picked."""
+    chosen = _bool(chosen, "chosen")
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_phase(room, Phase.REVIEW, _("Teams choose their case during the review."))
+        member = _active_member(room, member_id)
+        draft = _review_draft(room, draft_id)
+        if draft.position_id != member.position_id or draft.round != room.round:
+            raise Forbidden(
+                _("Only the team that wrote these drafts chooses its case."), code="other_team"
+            )
+        vote = CaseVote.objects.filter(member=member, draft=draft).first()
+        if chosen and vote is None:
+            limit = (
+                room.scenario.argument_slots
+                if draft.kind == DraftKind.ARGUMENT
+                else room.scenario.risk_slots
+            )
+            used = CaseVote.objects.filter(
+                member=member,
+                draft__kind=draft.kind,
+                draft__position_id=draft.position_id,
+                draft__round=room.round,
+            ).count()
+            if used >= limit:
+                raise Conflict(
+                    _("You have already chosen %(limit)d; take one back first.") % {"limit": limit},
+                    code="too_many_choices",
+                )
+            CaseVote.objects.create(room=room, member=member, draft=draft)
+        elif not chosen and vote is not None:
+            vote.delete()
+        else:
+            return draft
+        _emit_case(room, draft.position_id)
+    return draft
+
+
+def case_pick(*, room_id: int, actor: User, position_id: Any, draft_ids: Any) -> list[int]:
+    """The facilitator's choice of a team's case (this round), overriding the team vote: the
+    listed drafts are selected, the position's other drafts not. An empty list hands the choice
+    back to the team vote."""
+    if not isinstance(draft_ids, list) or not all(_is_int(i) for i in draft_ids):
+        raise Invalid(_("draft_ids must be a list of numbers."), field="draft_ids")
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        _require_phase(room, Phase.REVIEW, _("Cases are chosen during the review."))
+        position = _position_in_room(room, position_id)
+        drafts = list(Draft.objects.filter(room=room, position=position, round=room.round))
+        by_id = {d.pk: d for d in drafts}
+        if any(i not in by_id for i in draft_ids):
+            raise NotFound(_("No such draft of this position in this room."), field="draft_ids")
+        wanted = set(draft_ids)
+        scenario = room.scenario
+        limits = (
+            (DraftKind.ARGUMENT, scenario.argument_slots),
+            (DraftKind.RISK, scenario.risk_slots),
+        )
+        for kind, limit in limits:
+            if sum(1 for i in wanted if by_id[i].kind == kind) > limit:
+                raise Invalid(
+                    _("A case holds at most %(args)d arguments and %(risks)d risk(s).")
+                    % {"args": scenario.argument_slots, "risks": scenario.risk_slots},
+                    code="too_many_choices",
+                    field="draft_ids",
+                )
+        for draft in drafts:
+            picked = (draft.pk in wanted) if wanted else None
+            if draft.picked != picked:
+                draft.picked = picked
+                draft.save(update_fields=["picked"])
+        _emit_case(room, position.pk)
+    return sorted(wanted)
+
+
+def _emit_case(room: Room, position_id: int) -> None:
+    events.emit(
+        room,
+        events.CASE_UPDATED,
+        {"case": selectors.case_payload(room=room, position_id=position_id)},
+        audience=Audience.room(),
+    )
+
+
+def vote_cast(*, room_id: int, member_id: int | None, position_id: Any, reason: Any = "") -> Vote:
+    """A member's vote for a decision, with an optional reason. Changing it before the vote is
+    closed replaces it; after that it is refused. The member is told their own vote; the
+    facilitators learn the turnout only; nobody sees counts before the close."""
+    reason = _clean_text(reason or "", field="reason", max_chars=VOTE_REASON_MAX).strip()
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        if _vote_closed(room) or room.phase in (Phase.RECOMMENDATION, Phase.CLOSED):
+            raise WrongPhase(_("The vote is closed."), code="vote_closed", phase=room.phase)
+        _require_phase(room, Phase.REVIEW, _("The vote opens with the review."))
+        member = _active_member(room, member_id)
+        position = _position_in_room(room, position_id)
+        vote = Vote.objects.filter(room=room, member=member).first()
+        if vote is not None and vote.position_id == position.pk and vote.reason == reason:
+            return vote
+        if vote is None:
+            vote = Vote.objects.create(room=room, member=member, position=position, reason=reason)
+        else:
+            vote.position = position
+            vote.reason = reason
+            vote.save(update_fields=["position", "reason", "updated_at"])
+        events.emit(
+            room,
+            events.VOTE_CAST,
+            {"mine": selectors.vote_payload(vote)},
+            audience=Audience.member(member.pk),
+            facilitator_payload={"turnout": selectors.vote_turnout(room=room)},
+        )
+    return vote
+
+
+def vote_close(*, room_id: int, actor: User) -> dict[str, Any]:
+    """The facilitator closes the vote: from now on the results are shown to everyone."""
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        _require_phase(room, Phase.REVIEW, _("The vote is closed during the review."))
+        if _vote_closed(room):
+            raise Conflict(_("The vote is already closed."), code="vote_closed")
+        return _vote_close(room)
+
+
+def _vote_close(room: Room) -> dict[str, Any]:
+    VoteState.objects.create(room=room, closed_at=timezone.now())
+    results = selectors.vote_results(room=room)
+    events.emit(room, events.VOTE_CLOSED, {"results": results}, audience=Audience.room())
+    return results
+
+
+def chair_set(*, room_id: int, actor: User, member_id: Any, chair: Any) -> Member:
+    """The facilitator makes a member a chair of the recommendation (or not)."""
+    chair = _bool(chair, "chair")
+    with transaction.atomic():
+        room = _open_room_for_facilitator(room_id, actor)
+        member = _member_in_room(room, member_id)
+        if member.is_chair != chair:
+            member.is_chair = chair
+            member.save(update_fields=["is_chair"])
+            events.emit(
+                room,
+                events.MEMBER_CHAIR,
+                {"member_id": member.pk, "is_chair": chair},
+                audience=Audience.room(),
+            )
+    return member
+
+
+def _require_chair(room: Room, actor: User, member_id: int | None) -> None:
+    if selectors.room_is_facilitator(room=room, user=actor):
+        return
+    if member_id is not None:
+        member = _active_member(room, member_id)
+        if member.is_chair:
+            return
+    raise Forbidden(
+        _("Only the chairs (the facilitators and members they name) edit the recommendation.")
+    )
+
+
+def _citations_in_room(room: Room, citation_ids: Any) -> list[Draft]:
+    if not isinstance(citation_ids, list) or not all(_is_int(i) for i in citation_ids):
+        raise Invalid(_("citation_ids must be a list of numbers."), field="citation_ids")
+    if len(citation_ids) > CITATIONS_MAX:
+        raise Invalid(
+            _("Cite at most %(max)d arguments.") % {"max": CITATIONS_MAX}, field="citation_ids"
+        )
+    wanted = list(dict.fromkeys(citation_ids))
+    drafts = {
+        d.pk: d
+        for d in Draft.objects.filter(room=room, pk__in=wanted, hidden=False).exclude(text="")
+    }
+    if len(drafts) != len(wanted):
+        raise NotFound(
+            _("A cited argument is not part of this room's record."),
+            code="citation_not_found",
+            field="citation_ids",
+        )
+    return [drafts[i] for i in wanted]
+
+
+def recommendation_build(
+    *,
+    room_id: int,
+    actor: User,
+    member_id: int | None = None,
+    client_id: Any,
+    base_version: Any,
+    decision_id: Any,
+    rationale: Any,
+    revisit_condition: Any,
+    citation_ids: Any = None,
+    risk_draft_id: Any = None,
+    risk_text: Any = None,
+) -> SaveResult:
+    """The recommendation builder's save: everything recommendation_save stores, plus the cited
+    arguments, the acknowledged risk, and chairs who are members. Versioned: a stale edit is
+    refused with the current recommendation (code conflict), never silently overwritten.
+    `citation_ids` None and `risk_text` None keep what is stored (a client that predates them)."""
+    client_id = _clean_client_id(client_id)
+    limit = settings.QUORUM["MAX_RECOMMENDATION_CHARS"]
+    rationale = _clean_text(rationale, field="rationale", max_chars=limit)
+    revisit_condition = _clean_text(revisit_condition, field="revisit_condition", max_chars=limit)
+    if risk_text is not None:
+        risk_text = _clean_text(risk_text, field="risk_text", max_chars=limit)
+    if not (_is_int(base_version) and base_version >= 0):
+        raise Invalid(_("base_version must be a whole number."), field="base_version")
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_chair(room, actor, member_id)
+        _require_phase(
+            room,
+            Phase.RECOMMENDATION,
+            _("The recommendation is written in the recommendation phase."),
+        )
+        rec, _created = Recommendation.objects.get_or_create(room=room)
+        if rec.version and rec.last_client_id == client_id:
+            return SaveResult(id=rec.pk, version=rec.version, duplicate=True, seq=None)
+        if base_version != rec.version:
+            raise Conflict(
+                _("The recommendation was changed elsewhere since you started editing it."),
+                current=selectors.recommendation_payload(rec),
+            )
+        decision = None if decision_id is None else _position_in_room(room, decision_id)
+        citations = None if citation_ids is None else _citations_in_room(room, citation_ids)
+        risk_draft = None
+        if risk_draft_id is not None:
+            risk_draft = _review_draft(room, risk_draft_id)
+            if risk_draft.kind != DraftKind.RISK:
+                raise Invalid(
+                    _("The acknowledged risk must be a risk draft."), field="risk_draft_id"
+                )
+        rec.decision = decision
+        rec.rationale = rationale
+        rec.revisit_condition = revisit_condition
+        if risk_text is not None:
+            rec.risk_draft = risk_draft
+            rec.risk_text = risk_text
+        rec.version += 1
+        rec.last_client_id = client_id
+        rec.updated_by = actor if actor.is_authenticated else None
+        rec.save()
+        if citations is not None:
+            rec.citations.set(citations)
+        seq = events.emit(
+            room,
+            events.RECOMMENDATION_UPDATED,
+            {"recommendation": selectors.recommendation_payload(rec)},
+            audience=Audience.room(),
+        )
+    return SaveResult(id=rec.pk, version=rec.version, duplicate=False, seq=seq)
+
+
+def signoff_record(*, room_id: int, member_id: int | None, stance: Any, text: Any = "") -> Signoff:
+    """A member signs the recommendation off or records a dissent (one sentence, required).
+    Changeable until the record is finalized."""
+    if stance not in SignoffStance.values:
+        raise Invalid(_("stance must be “sign” or “dissent”."), field="stance")
+    text = _clean_text(text or "", field="text", max_chars=SIGNOFF_MAX).strip()
+    if stance == SignoffStance.DISSENT and not text:
+        raise Invalid(_("A dissent needs one sentence saying why."), code="required", field="text")
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_phase(
+            room, Phase.RECOMMENDATION, _("Members sign off in the recommendation phase.")
+        )
+        member = _active_member(room, member_id)
+        rec = Recommendation.objects.filter(room=room).first()
+        if rec is None or rec.version == 0:
+            raise WrongPhase(_("There is no recommendation to sign yet."), code="no_recommendation")
+        signoff, created = Signoff.objects.get_or_create(
+            room=room,
+            member=member,
+            defaults={"stance": stance, "text": text, "rec_version": rec.version},
+        )
+        if not created:
+            if (signoff.stance, signoff.text, signoff.rec_version) == (stance, text, rec.version):
+                return signoff
+            signoff.stance = stance
+            signoff.text = text
+            signoff.rec_version = rec.version
+            signoff.save(update_fields=["stance", "text", "rec_version", "updated_at"])
+        events.emit(
+            room,
+            events.SIGNOFF_UPDATED,
+            {"signoff": selectors.signoff_payload(signoff)},
+            audience=Audience.room(),
+        )
+    return signoff
+
+
+def recommendation_finalize(*, room_id: int, actor: User) -> Recommendation:
+    """Freeze the record and close the room: the frozen JSON keeps every text as it is now,
+    every write is refused from now on (the room is closed), and an unguessable share token opens
+    the read-only printable page without a login."""
+    with transaction.atomic():
+        room = room_lock(room_id=room_id)
+        _require_facilitator(room, actor)
+        rec = Recommendation.objects.filter(room=room).first()
+        if rec is not None and rec.finalized_at is not None:
+            raise Conflict(_("The record is already finalized."), code="finalized")
+        _require_phase(
+            room, Phase.RECOMMENDATION, _("The record is finalized from the recommendation phase.")
+        )
+        _require_complete(rec)
+        room.phase = Phase.CLOSED
+        room.closed_at = timezone.now()
+        room.timer_ends_at = None
+        room.timer_remaining = None
+        room.timer_auto_advance = False
+        room.save(
+            update_fields=[
+                "phase",
+                "closed_at",
+                "timer_ends_at",
+                "timer_remaining",
+                "timer_auto_advance",
+            ]
+        )
+        assert rec is not None
+        _freeze(room, rec)
+        events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
+    return rec
+
+
+def _require_complete(rec: Recommendation | None) -> None:
+    if rec is None or not rec.is_complete:
+        raise Invalid(
+            _(
+                "The recommendation needs a decision, a rationale and a revisit condition "
+                "before the room can close."
+            ),
+            code="recommendation_incomplete",
+        )
+
+
+def _freeze(room: Room, rec: Recommendation) -> None:
+    """Store the record as it is now (inside the closing transaction, room locked)."""
+    rec.finalized_at = room.closed_at or timezone.now()
+    rec.share_token = secrets.token_urlsafe(32)
+    rec.save(update_fields=["finalized_at", "share_token"])
+    # Members read the public record (with their own real name put back in anonymous rooms, see
+    # selectors.record_for); those who wrote drafts the facilitator hid, which they still see,
+    # get a record of their own.
+    differing = set(
+        Draft.objects.filter(room=room, hidden=True).values_list("author_id", flat=True)
+    )
+    members = {}
+    for member in room.members.filter(pk__in=differing):
+        viewer = selectors.Viewer(room=room, member=member, is_facilitator=False)
+        members[str(member.pk)] = selectors.record_data(room=room, audience="member", viewer=viewer)
+    rec.frozen_record = {
+        "facilitator": selectors.record_data(room=room, audience="facilitator"),
+        "public": selectors.record_data(room=room, audience="public"),
+        "members": members,
+    }
+    rec.save(update_fields=["frozen_record"])
+    # No event of its own: the phase.changed that follows makes every client fetch a snapshot,
+    # which carries the finalized recommendation (and, for facilitators, the share link).

@@ -21,4 +21,7 @@ urlpatterns = [
     path("scenarios/<int:scenario_id>/", views.scenario_briefing, name="scenario_briefing"),
     path("scenarios/<int:scenario_id>/edit/", views.scenario_edit, name="scenario_edit"),
     path("scenarios/<int:scenario_id>/copy/", views.scenario_copy, name="scenario_copy"),
+    path("rooms/<int:room_id>/record.json", views.room_export_json, name="room_export_json"),
+    path("rooms/<int:room_id>/record/", views.room_record_page, name="room_record"),
+    path("record/<str:token>/", views.record_shared, name="record_shared"),
 ]

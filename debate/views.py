@@ -35,7 +35,7 @@ from .forms import (
     SoloStartForm,
     scenario_form_data,
 )
-from .models import AssignmentMethod, Phase, Room, Scenario
+from .models import AssignmentMethod, Phase, Recommendation, Room, Scenario
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -165,6 +165,8 @@ def room(request: HttpRequest, room_id: int) -> HttpResponse:
         "memberId": viewer.member.pk if viewer.member else None,
         "userId": request.user.pk if viewer.is_facilitator else None,
         "exportUrl": reverse("debate:room_export_md", args=[viewer.room.pk]),
+        "exportJsonUrl": reverse("debate:room_export_json", args=[viewer.room.pk]),
+        "recordUrl": reverse("debate:room_record", args=[viewer.room.pk]),
         "presentUrl": reverse("debate:room_present", args=[viewer.room.pk]),
         "maxDraftChars": settings.QUORUM["MAX_DRAFT_CHARS"],
         "maxRecommendationChars": settings.QUORUM["MAX_RECOMMENDATION_CHARS"],
@@ -206,21 +208,84 @@ def room_present(request: HttpRequest, room_id: int) -> HttpResponse:
     )
 
 
-@require_GET
-def room_export_md(request: HttpRequest, room_id: int) -> HttpResponse:
+def _record_viewer(request: HttpRequest, room_id: int) -> selectors.Viewer:
+    """Facilitators read the record at any time, members once the room is closed."""
     viewer = _viewer_or_404(request, room_id)
     solo = viewer.room.is_solo
     if not viewer.is_facilitator and not solo and viewer.room.phase != Phase.CLOSED:
         raise Http404(_("The record can be downloaded once the room is closed."))
-    record = selectors.room_record(room=viewer.room, viewer=viewer)
-    research = selectors.research_record(room=viewer.room, viewer=viewer)
-    body = exports.record_markdown(record=record, research=research)
-    if viewer.is_facilitator or solo:
-        summary = selectors.warmup_summary(room=viewer.room)
-        body += exports.warmup_markdown(summary=summary, names=record.names)
-    response = HttpResponse(body, content_type="text/markdown; charset=utf-8")
-    filename = f"quorum-{viewer.room.code.lower()}-record.md"
+    return viewer
+
+
+def _download(body: str, content_type: str, room: Room, extension: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+    filename = f"quorum-{room.code.lower()}-record.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+def room_export_md(request: HttpRequest, room_id: int) -> HttpResponse:
+    viewer = _record_viewer(request, room_id)
+    data = selectors.record_for(viewer=viewer, room=viewer.room)
+    return _download(exports.record_markdown(data=data), "text/markdown", viewer.room, "md")
+
+
+@require_GET
+def room_export_json(request: HttpRequest, room_id: int) -> HttpResponse:
+    viewer = _record_viewer(request, room_id)
+    data = selectors.record_for(viewer=viewer, room=viewer.room)
+    return _download(exports.record_json(data=data), "application/json", viewer.room, "json")
+
+
+def _record_page(
+    request: HttpRequest, data: dict, *, room: Room, share: bool, viewer=None
+) -> HttpResponse:
+    links = None
+    if not share:
+        links = {
+            "md": reverse("debate:room_export_md", args=[room.pk]),
+            "json": reverse("debate:room_export_json", args=[room.pk]),
+            "room": reverse("debate:room", args=[room.pk]),
+        }
+    vote = data.get("vote") or {}
+    for count in vote.get("counts", []):
+        count["percent"] = exports.bar_percent(count["count"], vote.get("total") or 0)
+    return render(
+        request,
+        "debate/record.html",
+        {
+            "data": data,
+            "links": links,
+            "share": share,
+            "phase_label": Phase(data["room"]["phase"]).label,
+        },
+    )
+
+
+@require_GET
+def room_record_page(request: HttpRequest, room_id: int) -> HttpResponse:
+    """The printable record (an A4 memo through the print stylesheet)."""
+    viewer = _record_viewer(request, room_id)
+    data = selectors.record_for(viewer=viewer, room=viewer.room)
+    return _record_page(request, data, room=viewer.room, share=False)
+
+
+@require_GET
+def record_shared(request: HttpRequest, token: str) -> HttpResponse:
+    """The read-only share link of a finalized record: no login, the public (frozen) record."""
+    rec = (
+        Recommendation.objects.select_related("room")
+        .filter(share_token=token, frozen_record__isnull=False)
+        .first()
+        if token
+        else None
+    )
+    if rec is None:
+        raise Http404(_("This link does not open any record."))
+    response = _record_page(request, rec.frozen_record["public"], room=rec.room, share=True)
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
     return response
 
 

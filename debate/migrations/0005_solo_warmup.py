@@ -20,7 +20,7 @@ def install_warmup(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('debate', '0003_facilitator_console'),
+        ('debate', '0004_debate_vote_recommendation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

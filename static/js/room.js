@@ -8,6 +8,7 @@ import { renderSolo, soloHint } from "./solo.js";
 import { applyWarmupEvent, renderWarmup, renderWarmupResults } from "./warmup.js";
 import { createResearch, describeResearchEvent } from "./research.js";
 import { citationPicker, citationList, sameIds } from "./citations.js";
+import * as review from "./review.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -280,7 +281,8 @@ function applyEvent(event) {
       applyWarmupEvent(snap, event);
       break;
     default:
-      break; // "tick" and unknown types only advance the sequence number
+      review.applyEvent(snap, event); // review, vote, sign-off; "tick" only advances the number
+      break;
   }
   if (snap.me.role === "facilitator" && event.type !== "tick") recordActivity(event);
   queueRender();
@@ -789,11 +791,9 @@ function renderMember() {
       app.append(h("div", { class: "drafting-grid" }, renderMyEditors(), renderTeamDrafts()));
     }
   } else {
-    if (phase !== "review") app.append(renderRecommendationView());
-    app.append(renderColumns());
-    if (phase === "closed") {
-      app.append(h("p", {}, h("a", { class: "button", href: config.exportUrl, download: "" }, "Download the record (.md)")));
-    }
+    if (phase === "recommendation" && review.isChair()) app.append(renderRecommendationEditor(), review.finalizeButton() || "");
+    else if (phase !== "review") app.append(renderRecommendationView());
+    app.append(...review.memberSections("before"), renderColumns(), ...review.memberSections("after"));
   }
 }
 
@@ -1032,7 +1032,7 @@ function renderColumns() {
   const snap = state.snap;
   const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
     h("h2", { id: "cases-h" }, "The positions' cases"));
-  wrapper.append(casesForRound(snap.room.round));
+  wrapper.append(review.withTabs(casesForRound(snap.room.round)));
   for (let round = snap.room.round - 1; round >= 1; round -= 1) {
     wrapper.append(h("details", { class: "earlier-round" },
       h("summary", {}, `Round ${round} (before switching sides)`), casesForRound(round)));
@@ -1053,11 +1053,11 @@ function casesForRound(round) {
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
       h("h4", {}, "Arguments"),
       args.length
-        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
+        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), review.draftTools(d))))
         : h("p", { class: "muted" }, "No arguments written."),
       h("h4", {}, "Risk they accept"),
       risks.length
-        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)))))
+        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), review.draftTools(d))))
         : h("p", { class: "muted" }, "No risk named.")));
   }
   return columns;
@@ -1084,8 +1084,9 @@ function renderFacilitator() {
   const phase = snap.room.phase;
   app.append(renderControls());
   renderConflicts();
-  if (phase === "recommendation") app.append(renderRecommendationEditor());
+  if (phase === "recommendation") app.append(renderRecommendationEditor(), review.finalizeButton());
   if (phase === "closed") app.append(renderRecommendationView());
+  app.append(...review.facilitatorSections());
   app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()), renderWarmupResults(ctx) || "");
 }
 
@@ -1369,6 +1370,7 @@ function recommendationPayload(form) {
     decision_id: decision ? Number(decision.value) : null,
     rationale: form.querySelector("#rec-rationale").value,
     revisit_condition: form.querySelector("#rec-revisit").value,
+    ...review.builderPayload(form),
   };
 }
 
@@ -1392,7 +1394,8 @@ function renderRecommendationEditor() {
       h("div", { class: "field" },
         h("label", { for: "rec-revisit" }, `Condition that would make the committee revisit this ${snap.scenario.revisit_months} months after release`),
         h("p", { class: "help", id: "rec-revisit-hint" }, snap.scenario.revisit_guidance),
-        h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })));
+        h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })),
+      review.builderFields());
     recForm.addEventListener("input", () => {
       queueChange("recommendation", recommendationPayload(recForm));
       queueRender();
@@ -1407,6 +1410,7 @@ function renderRecommendationEditor() {
     const revisit = recForm.querySelector("#rec-revisit");
     if (document.activeElement !== rationale) rationale.value = current.rationale;
     if (document.activeElement !== revisit) revisit.value = current.revisit_condition;
+    review.syncBuilder(recForm, current);
   }
   return recForm;
 }
@@ -1438,6 +1442,7 @@ const ctx = {
   positionIndex, newClientId,
 };
 
+review.init({ state, socket, config, announce, queueRender, positionName, positionIndex, memberName });
 renderStatus();
 socket.start();
 

@@ -481,6 +481,10 @@ def console_messages(drafting, draft_id: int) -> list[dict[str, Any]]:
         {"type": "timer.control", "action": "start", "seconds": 60, "auto_advance": True},
         {"type": "round.switch"},
         {"type": "facilitator.add", "username": "mr.okafor"},
+        {"type": "case.pick", "position_id": drafting.pos("api-only").pk, "draft_ids": []},
+        {"type": "vote.close"},
+        {"type": "chair.set", "member_id": cy, "chair": True},
+        {"type": "recommendation.finalize"},
     ]
 
 
