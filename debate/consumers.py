@@ -49,6 +49,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     member_id: int | None = None
     position_id: int | None = None
     is_facilitator: bool = False
+    # Set once connect() has admitted a participant. A refused client is accepted and then closed
+    # with a code; anything it sends before the close takes effect is ignored.
+    admitted: bool = False
     groups_joined: list[str]
 
     # ---- connection --------------------------------------------------------------------------
@@ -74,6 +77,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if viewer.is_removed:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
+        self.admitted = True
         self.is_facilitator = viewer.is_facilitator
         limits = settings.QUORUM
         self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
@@ -124,6 +128,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # ---- inbound -----------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.admitted:
+            return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode("utf-8")) > settings.QUORUM["MAX_MESSAGE_BYTES"]:
             await self.close(code=protocol.CLOSE_MESSAGE_TOO_BIG)
