@@ -56,7 +56,7 @@ def _keys(*, username: str, address: str) -> tuple[str, str]:
 @_fail_open(0)
 def login_blocked(*, username: str, address: str) -> int:
     """Seconds until this username may be tried again from this address; 0 when allowed."""
-    per_pair, per_address, window = _limits()
+    per_pair, per_address, _window = _limits()
     pair_key, address_key = _keys(username=username, address=address)
     now = time.time()
     wait = 0
