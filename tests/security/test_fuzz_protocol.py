@@ -12,6 +12,7 @@ drives plain functions) can send example after example through the same connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -25,13 +26,13 @@ from hypothesis import strategies as st
 
 from debate import protocol
 from debate.consumers import FACILITATOR_ACTIONS
-from debate.models import Phase
+from debate.models import Draft, Phase
 from tests.conftest import Socket
 from tests.security.conftest import World, full_state, state_diff, world_with_drafts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLES = 120  # per test; the three tests together stay well under a minute
+EXAMPLES = 200  # per test; the three tests together stay well under a minute
 # A member may write these (their own drafts, their position); everything else is not theirs.
 MEMBER_WRITES = {"draft.save", "position.choose"}
 # Close codes a client may see (docs/protocol.md). The fuzzer stays under the size limit, so
@@ -95,8 +96,27 @@ small_ints = st.integers(min_value=-2, max_value=60)  # hits real ids in the tes
 ints = small_ints | st.integers(min_value=-(2**70), max_value=2**70)
 
 
-def _value_for(field: protocol.Field) -> st.SearchStrategy[Any]:
+# Plausible values for some fields, so that well-formed messages often succeed and the fuzzer
+# explores past the first refusal (an allowed write, then what follows it).
+FIELD_HINTS: dict[str, list[Any]] = {
+    "kind": ["argument", "risk"],
+    "slot": [1, 2, 3],
+    "base_version": [0, 1],
+    "to": [p.value for p in Phase],
+    "phase": [p.value for p in Phase],
+    "action": ["start", "pause", "resume", "extend", "clear"],
+    "seconds": [30, 600],
+    "assignment_method": ["balanced", "random", "manual", "choice"],
+    "username": ["otherfac", "cofac", "owner"],
+    "client_id": ["c-1", "c-2"],
+}
+
+
+def _value_for(name: str, field: protocol.Field, hints: dict[str, list[Any]]):
     options = []
+    if name in hints:
+        hint = st.sampled_from(hints[name])
+        options += [hint, hint, hint]
     if int in field.types:
         options.append(ints)
     if str in field.types:
@@ -108,42 +128,70 @@ def _value_for(field: protocol.Field) -> st.SearchStrategy[Any]:
     return st.one_of(options)
 
 
-def _well_formed(kind: str) -> st.SearchStrategy[dict[str, Any]]:
-    schema = protocol.SCHEMAS[kind]
-    required = {name: _value_for(f) for name, f in schema.items() if f.required}
-    optional = {name: _value_for(f) for name, f in schema.items() if not f.required}
-    return st.fixed_dictionaries({"type": st.just(kind), **required}, optional=optional)
+def frames_for(world: World) -> st.SearchStrategy[str]:
+    """Raw frames for `world`: ids are often the real ones of its room (and of the other room)."""
+    members = [m.pk for m in world.members.values()]
+    positions = [p.pk for p in world.positions.values()]
+    drafts = list(Draft.objects.values_list("pk", flat=True)) or [1]
+    hints = {
+        **FIELD_HINTS,
+        "member_id": members,
+        "position_id": positions,
+        "decision_id": positions,
+        "draft_id": drafts,
+    }
+
+    def well_formed(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+        schema = protocol.SCHEMAS[kind]
+        required = {n: _value_for(n, f, hints) for n, f in schema.items() if f.required}
+        optional = {n: _value_for(n, f, hints) for n, f in schema.items() if not f.required}
+        return st.fixed_dictionaries({"type": st.just(kind), **required}, optional=optional)
+
+    @st.composite
+    def mutated(draw, kind: str) -> dict[str, Any]:
+        message = dict(draw(well_formed(kind)))
+        for _ in range(draw(st.integers(min_value=1, max_value=3))):
+            action = draw(st.sampled_from(["drop", "replace", "add"]))
+            keys = sorted(message)
+            if action == "drop" and keys:
+                message.pop(draw(st.sampled_from(keys)))
+            elif action == "replace" and keys:
+                message[draw(st.sampled_from(keys))] = draw(json_values)
+            else:
+                message[draw(st.text(max_size=12))] = draw(json_values)
+        return message
+
+    # A member's own draft, often accepted: so the fuzzer also runs past a successful write.
+    own_draft = st.fixed_dictionaries(
+        {
+            "type": st.just("draft.save"),
+            "client_id": st.text(min_size=1, max_size=64),
+            "text": texts,
+            "base_version": st.sampled_from([0, 0, 1]),
+            "kind": st.sampled_from(["argument", "risk"]),
+            "slot": st.sampled_from([1, 2, 3]),
+        }
+    )
+    messages = st.one_of(
+        st.sampled_from(TYPES).flatmap(well_formed),
+        # The writes members may make, often: what a member may change is checked most closely.
+        *[st.sampled_from(sorted(MEMBER_WRITES)).flatmap(well_formed)] * 3,
+        own_draft,
+        own_draft,
+        st.sampled_from(TYPES).flatmap(mutated),
+        st.dictionaries(st.text(max_size=12), json_values, max_size=5),
+    ).map(json.dumps)
+    return st.one_of(
+        messages,
+        messages,
+        messages,
+        json_values.map(json.dumps),  # valid JSON that is not an object
+        st.text(min_size=1, max_size=200),  # not JSON at all
+        st.integers(min_value=1, max_value=3000).map(lambda n: "[" * n + "]" * n),  # deep
+    )
 
 
-@st.composite
-def _mutated(draw, kind: str) -> dict[str, Any]:
-    message = dict(draw(_well_formed(kind)))
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        action = draw(st.sampled_from(["drop", "replace", "add"]))
-        keys = sorted(message)
-        if action == "drop" and keys:
-            message.pop(draw(st.sampled_from(keys)))
-        elif action == "replace" and keys:
-            message[draw(st.sampled_from(keys))] = draw(json_values)
-        else:
-            message[draw(st.text(max_size=12))] = draw(json_values)
-    return message
-
-
-_types = sorted(protocol.SCHEMAS)
-messages = st.one_of(
-    st.sampled_from(_types).flatmap(_well_formed),
-    st.sampled_from(_types).flatmap(_mutated),
-    st.dictionaries(st.text(max_size=12), json_values, max_size=5),
-).map(lambda m: json.dumps(m))
-raw_frames = st.one_of(
-    messages,
-    messages,
-    messages,
-    json_values.map(json.dumps),  # valid JSON that is not an object
-    st.text(min_size=1, max_size=200),  # not JSON at all
-    st.integers(min_value=1, max_value=3000).map(lambda n: "[" * n + "]" * n),  # deep nesting
-)
+TYPES = sorted(protocol.SCHEMAS)
 
 
 # ---- the harness -------------------------------------------------------------------------------
@@ -215,10 +263,8 @@ class Session:
 
     def close(self) -> None:
         for sock in self.socks.values():
-            try:
+            with contextlib.suppress(Exception):  # already closed by the server
                 self.loop.run(sock.close(), timeout=5)
-            except Exception:  # noqa: S110 (already closed by the server)
-                pass
         self.loop.stop()
 
 
@@ -262,7 +308,7 @@ def _fuzz(world: World, roles: tuple[str, ...], entitled, error_log: ErrorLog) -
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         )
-        @given(role=st.sampled_from(roles), frame=raw_frames)
+        @given(role=st.sampled_from(roles), frame=session.db(frames_for, world))
         def one(role: str, frame: str) -> None:
             if role in session.closed:
                 return
@@ -325,7 +371,7 @@ def test_fuzz_facilitator_and_member_while_drafting(scenario, error_log):
 def test_every_facilitator_action_is_fuzzed():
     """The strategies are built from SCHEMAS; every type a handler serves has one."""
     assert set(FACILITATOR_ACTIONS) <= set(protocol.SCHEMAS)
-    assert set(_types) == set(protocol.SCHEMAS)
+    assert set(TYPES) == set(protocol.SCHEMAS)
 
 
 @override_settings(QUORUM=FUZZ_LIMITS)
