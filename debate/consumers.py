@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from classroom.identity import member_id_for
 
@@ -153,7 +154,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._error(
                 {
                     "code": protocol.ERR_RATE_LIMITED,
-                    "message": "Too many messages; slow down. This one was not processed.",
+                    "message": _("Too many messages; slow down. This one was not processed."),
                 },
                 message=message,
             )
@@ -172,15 +173,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._error(
                 {
                     "code": protocol.ERR_NOT_SAVED,
-                    "message": "The server could not save this just now; it is kept and will "
-                    "be sent again.",
+                    "message": _(
+                        "The server could not save this just now; it is kept and will be sent "
+                        "again."
+                    ),
                 },
                 message=message,
             )
         except Exception:
             logger.exception("error handling %s", message["type"])
             await self._error(
-                {"code": protocol.ERR_SERVER, "message": "Something went wrong on the server."},
+                {"code": protocol.ERR_SERVER, "message": _("Something went wrong on the server.")},
                 message=message,
             )
 

@@ -90,6 +90,7 @@ WORDS = [
     "<script>alert(1)</script>",
     "[x](javascript:alert(1))",
     "\x00\ud7ff\u202e",
+    "lone \ud800 surrogate",
 ]
 texts = st.sampled_from(WORDS) | st.text(max_size=300) | st.text(min_size=3990, max_size=4100)
 small_ints = st.integers(min_value=-2, max_value=60)  # hits real ids in the test database
@@ -165,7 +166,7 @@ def frames_for(world: World) -> st.SearchStrategy[str]:
     own_draft = st.fixed_dictionaries(
         {
             "type": st.just("draft.save"),
-            "client_id": st.text(min_size=1, max_size=64),
+            "client_id": st.text(min_size=1, max_size=64) | st.just("\udc00"),
             "text": texts,
             "base_version": st.sampled_from([0, 0, 1]),
             "kind": st.sampled_from(["argument", "risk"]),
