@@ -280,12 +280,13 @@ def test_live_updates_never_steal_focus(stage):
     join(ana.page, code, "Ana")
     join(ben.page, code, "Ben")
     open_console(fac.page)
+    fac.page.click("#advance")
+    expect(phase_step(ana.page)).to_have_text("Drafting")
     # Both on one team, so Ana receives Ben's draft live.
     ana_position = ana.page.evaluate("() => window.quorum.state.snap.me.position_id")
     ben_id = ben.page.evaluate("() => window.quorum.state.snap.me.member_id")
     fac.page.select_option(f"#move-{ben_id}", str(ana_position))
-    fac.page.click("#advance")
-    expect(phase_step(ana.page)).to_have_text("Drafting")
+    expect(ben.page.locator(".team .mate h3")).to_have_text(["Ana"])
 
     announcer = ana.page.locator("#announcer")
     assert announcer.get_attribute("aria-live") == "polite"
@@ -328,3 +329,18 @@ def test_member_flow_on_small_screens(stage, size):
         assert no_horizontal_scroll(page), f"{phase} scrolls sideways at {size['width']} px"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"member-{size['width']}-{phase}.png"))
+
+
+def test_throttled_sign_in_is_explained(stage):
+    """After too many failed sign-ins the page says why, politely, and stays accessible."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    visitor = stage.actor("visitor", **PHONE)
+    page = visitor.page
+    for _ in range(6):
+        page.goto("/accounts/login/")
+        page.fill("#id_username", "nobody-at-all")
+        page.fill("#id_password", "not-the-password")
+        page.click("button[type=submit]")
+    expect(page.locator(".form-error")).to_contain_text("Too many attempts to sign in")
+    check_page(page, "login-throttled", found)
+    assert not found, report(found)
