@@ -297,14 +297,16 @@ a_full_state = sync_to_async(full_state)
 
 
 async def _answer(sock: Socket, message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """Send `message`, then a ping: the consumer handles messages in order, so everything before
-    the pong is the answer. Returns ("ok" or the error code, every message received)."""
+    """Send `message`, then a marker (an unknown type, which the server names in its error):
+    the consumer handles messages in order, so everything before the marker's error is the
+    answer. Returns ("ok" or the error code, every message received)."""
+    marker = "end-of-answer"
     await sock.send(message)
-    await sock.send({"type": "ping"})
+    await sock.send({"type": marker})
     received = []
     while True:
         reply = await sock.recv(timeout=5)
-        if reply["type"] == "pong":
+        if reply.get("received_type") == marker:
             break
         received.append(reply)
     errors = [m for m in received if m["type"] == "error"]

@@ -225,6 +225,7 @@ class Session:
         self.loop = LoopThread()
         self.socks: dict[str, Socket] = {}
         self.closed: dict[str, int] = {}
+        self.sent = 0
         for role in roles:
             self.open(role)
 
@@ -243,20 +244,25 @@ class Session:
         self.socks[role] = self.loop.run(connect())
 
     def exchange(self, role: str, frame: str) -> tuple[list[str], int | None]:
-        """Send `frame`, then a ping; returns the raw replies before the pong, and the close code
-        if the socket was closed instead."""
+        """Send `frame`, then a marker; returns the raw replies before the marker's answer, and
+        the close code if the socket was closed instead."""
         sock = self.socks[role]
+
+        # The end of the answer: an unknown type the server names in its error. Unique, so a
+        # fuzzed ping's pong (or any reply) cannot be mistaken for it.
+        self.sent += 1
+        marker = f"end-of-answer-{self.sent}"
 
         async def go() -> tuple[list[str], int | None]:
             await sock.send_raw(frame)
-            await sock.send({"type": "ping"})
+            await sock.send({"type": marker})
             replies: list[str] = []
             while True:
                 output = await sock.comm.receive_output(timeout=10)
                 if output["type"] == "websocket.close":
                     return replies, output.get("code")
                 text = output.get("text", "")
-                if json.loads(text).get("type") == "pong":
+                if json.loads(text).get("received_type") == marker:
                     return replies, None
                 replies.append(text)
 
