@@ -140,6 +140,9 @@ def parse(text: str) -> dict[str, Any]:
                 field=name,
                 **echo,
             )
+        if isinstance(value, str):
+            # NUL cannot be stored in PostgreSQL text; drafts already dropped it (services).
+            value = value.replace("\x00", "")
         if isinstance(value, str) and not _encodable(value):
             # JSON may escape lone surrogates ("\\ud800"); no database can store them.
             raise ProtocolError(
