@@ -239,6 +239,10 @@ class Session:
             cookie = await sync_to_async(self.world.cookie)(role)
             sock = Socket(self.world.room.pk, cookie)
             assert await sock.connect()
+            # The answer to a sync comes once connect() has finished (presence recorded), and
+            # the presence event has been read before any state is compared.
+            await sock.sync()
+            await sock.drain(0.2)
             return sock
 
         self.socks[role] = self.loop.run(connect())
@@ -395,5 +399,44 @@ def test_oversized_message_closes_with_1009(scenario):
         # (The room's sequence number moves on: the closed socket's member goes offline.)
         for table in ("debate.Draft", "debate.Recommendation", "debate.Member"):
             assert after[table] == before[table], state_diff(before, after)
+    finally:
+        session.close()
+
+
+# Inputs the fuzzer found that the database refused (server errors on PostgreSQL), kept as fixed
+# examples: (role, message, expected error code or None).
+FOUND = [
+    ("facilitator", {"type": "facilitator.add", "username": "other\x00fac"}, None),
+    ("facilitator", {"type": "room.announce", "text": "lone \ud800 surrogate"}, "invalid"),
+    (
+        "member",
+        {"type": "draft.save", "client_id": "\udc00", "text": "x", "base_version": 0,
+         "kind": "argument", "slot": 2},
+        "invalid",
+    ),
+    (
+        "member",
+        {"type": "draft.save", "client_id": "c-nul", "text": "a\x00b", "base_version": 0,
+         "kind": "argument", "slot": 2},
+        None,
+    ),
+]  # fmt: skip
+
+
+@override_settings(QUORUM=FUZZ_LIMITS)
+@pytest.mark.parametrize(("role", "message", "code"), FOUND)
+def test_found_by_the_fuzzer(role, message, code, scenario, error_log):
+    world = world_with_drafts(scenario, Phase.DRAFTING)
+    session = Session(world, (role,))
+    try:
+        before = session.db(full_state)
+        replies, closed = session.exchange(role, json.dumps(message))
+        assert closed is None
+        check_replies(replies)
+        errors = [json.loads(r) for r in replies if json.loads(r)["type"] == "error"]
+        assert [e["code"] for e in errors] == ([code] if code else []), replies
+        if code:
+            assert session.db(full_state) == before
+        assert not error_log.records, [r.getMessage() for r in error_log.records]
     finally:
         session.close()
