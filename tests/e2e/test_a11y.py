@@ -130,6 +130,14 @@ def test_pages_without_a_room(stage, viewport):
 # ---- a room in every phase, as member, facilitator console, projector, 403 ---------------------
 
 
+def write_and_wait(member: Any, fac: Any, text: str) -> None:
+    """The member writes; the save is acknowledged and the console shows it (so no re-render
+    is still on its way when the next button is pressed)."""
+    member.page.fill("#arg-1", text)
+    expect(member.page.locator("#save-status")).to_have_text("Saved")
+    expect(fac.page.locator(".board")).to_contain_text(text)
+
+
 def test_room_pages_in_every_phase(stage):
     found: dict[str, list[dict[str, Any]]] = {}
     fac = stage.facilitator()
@@ -144,7 +152,7 @@ def test_room_pages_in_every_phase(stage):
 
     steps: list[tuple[str, Callable[[], None]]] = [
         ("lobby", lambda: None),
-        ("drafting", lambda: member.page.fill("#arg-1", "Offline hospitals could use it")),
+        ("drafting", lambda: write_and_wait(member, fac, "Offline hospitals could use it")),
         ("review", lambda: None),
         ("recommendation", lambda: None),
     ]
@@ -324,8 +332,7 @@ def test_member_flow_on_small_screens(stage, size):
         fac.page.click("#advance")
         expect(phase_step(page)).to_have_text(phase)
         if phase == "Drafting":
-            page.fill("#arg-1", "A-very-long-unbroken-word-" * 6)
-            expect(page.locator("#save-status")).to_have_text("Saved")
+            write_and_wait(member, fac, "A-very-long-unbroken-word-" * 6)
         assert no_horizontal_scroll(page), f"{phase} scrolls sideways at {size['width']} px"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"member-{size['width']}-{phase}.png"))

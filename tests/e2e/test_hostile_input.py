@@ -45,6 +45,7 @@ def test_hostile_text_stays_text(stage):
 
     bo.page.fill("#arg-1", DRAFT)
     expect(mate.page.locator(".team .mate .draft-text")).to_have_text([DRAFT])
+    expect(fac.page.locator(".board")).to_contain_text(DRAFT)
     fac.page.fill("#announce-text", ANNOUNCEMENT)
     fac.page.click("#announce-send")
     for actor in (fac, bo, mate):
