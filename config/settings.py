@@ -34,6 +34,10 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DEBUG", False)
+# PRODUCTION=1: served to the internet over HTTPS (docs/security.md). It turns on Secure cookies,
+# HSTS and the HTTPS redirect by default, and insists on a SECRET_KEY from the environment.
+PRODUCTION = env_bool("PRODUCTION", False)
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 
 
 def _secret_key() -> str:
@@ -41,6 +45,10 @@ def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
+    if PRODUCTION:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("PRODUCTION=1 needs SECRET_KEY from the environment.")
     path = VAR_DIR / "secret_key"
     if path.exists():
         return path.read_text().strip()
@@ -76,6 +84,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -157,6 +166,19 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# --- Cache (login throttling counts) ----------------------------------------------------------
+if REDIS_URL:
+    # Shared by every server process; keys carry the deployment's prefix.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "quorum"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,6 +186,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed sign-ins allowed per username and address, and per address, in one window (seconds).
+LOGIN_THROTTLE = {
+    "ATTEMPTS": env_int("LOGIN_ATTEMPTS", 5),
+    "ATTEMPTS_PER_ADDRESS": env_int("LOGIN_ATTEMPTS_PER_ADDRESS", 30),
+    "WINDOW_SECONDS": env_int("LOGIN_WINDOW_SECONDS", 15 * 60),
+}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "debate:home"
 LOGOUT_REDIRECT_URL = "debate:home"
@@ -172,8 +200,22 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 60  # members keep their identity for a term
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS", False))
+# Served over HTTPS: PRODUCTION, BEHIND_TLS_PROXY (a proxy that terminates TLS) or HTTPS=1.
+SERVED_OVER_HTTPS = PRODUCTION or BEHIND_TLS_PROXY or env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and SERVED_OVER_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HSTS is only ever sent on HTTPS responses. One year by default in production; preload is a
+# separate commitment (submitting the domain to browsers' lists), so it stays opt-in.
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600 if SERVED_OVER_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", SERVED_OVER_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+# Plain-HTTP requests are redirected to HTTPS, except the health check (probes come over HTTP
+# from the host itself). Off when nginx does the redirect and Django cannot tell the scheme.
+SECURE_SSL_REDIRECT = env_bool("SSL_REDIRECT", PRODUCTION or BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if not SECURE_HSTS_PRELOAD:
+    # check --deploy asks for preload whenever HSTS is on; see HSTS_PRELOAD above.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 # Sent by config/middleware.py. No inline script or style anywhere: pages load their modules
 # from /static/ and pass data in json_script blocks (not executed); sockets go to the same host.
@@ -184,7 +226,7 @@ CONTENT_SECURITY_POLICY = os.environ.get(
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'",
 )
-if env_bool("BEHIND_TLS_PROXY", False):
+if BEHIND_TLS_PROXY:
     # nginx terminates TLS and sets X-Forwarded-Proto (docs/deploy.md).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -192,6 +234,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # --- i18n / static --------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# LocaleMiddleware picks one of these from the browser's Accept-Language; every user-facing
+# string is marked for translation, and catalogues go in locale/ (docs/security.md, "i18n").
+LANGUAGES = [("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from classroom.identity import member_id_for
 
@@ -49,6 +50,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     member_id: int | None = None
     position_id: int | None = None
     is_facilitator: bool = False
+    # Set once connect() has admitted a participant. A refused client is accepted and then closed
+    # with a code; anything it sends before the close takes effect is ignored.
+    admitted: bool = False
     groups_joined: list[str]
 
     # ---- connection --------------------------------------------------------------------------
@@ -74,6 +78,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if viewer.is_removed:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
+        self.admitted = True
         self.is_facilitator = viewer.is_facilitator
         limits = settings.QUORUM
         self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
@@ -124,6 +129,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # ---- inbound -----------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.admitted:
+            return
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode("utf-8")) > settings.QUORUM["MAX_MESSAGE_BYTES"]:
             await self.close(code=protocol.CLOSE_MESSAGE_TOO_BIG)
@@ -147,7 +154,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._error(
                 {
                     "code": protocol.ERR_RATE_LIMITED,
-                    "message": "Too many messages; slow down. This one was not processed.",
+                    "message": _("Too many messages; slow down. This one was not processed."),
                 },
                 message=message,
             )
@@ -166,15 +173,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._error(
                 {
                     "code": protocol.ERR_NOT_SAVED,
-                    "message": "The server could not save this just now; it is kept and will "
-                    "be sent again.",
+                    "message": _(
+                        "The server could not save this just now; it is kept and will be sent "
+                        "again."
+                    ),
                 },
                 message=message,
             )
         except Exception:
             logger.exception("error handling %s", message["type"])
             await self._error(
-                {"code": protocol.ERR_SERVER, "message": "Something went wrong on the server."},
+                {"code": protocol.ERR_SERVER, "message": _("Something went wrong on the server.")},
                 message=message,
             )
 

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 # Close codes (documented in docs/protocol.md).
 CLOSE_NOT_PARTICIPANT = 4401  # no member identity for this room in this session
 CLOSE_FORBIDDEN = 4403  # the member was removed from the room
@@ -147,31 +149,61 @@ def parse(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        raise ProtocolError(ERR_MALFORMED, "The message is not valid JSON.") from None
+        raise ProtocolError(ERR_MALFORMED, _("The message is not valid JSON.")) from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        raise ProtocolError(ERR_MALFORMED, "A message must be a JSON object with a string type.")
+        raise ProtocolError(ERR_MALFORMED, _("A message must be a JSON object with a string type."))
     kind = data["type"]
     schema = SCHEMAS.get(kind)
     if schema is None:
-        raise ProtocolError(ERR_UNKNOWN_TYPE, "Unknown message type.", received_type=kind[:40])
+        received = kind[:40] if _encodable(kind[:40]) else "?"
+        raise ProtocolError(ERR_UNKNOWN_TYPE, _("Unknown message type."), received_type=received)
     clean: dict[str, Any] = {"type": kind}
     client_id = data.get("client_id")
     echo = {**_echo(client_id), "request_type": kind}
     for name, field in schema.items():
         if name not in data:
             if field.required:
-                raise ProtocolError(ERR_INVALID, f"Field {name!r} is required.", field=name, **echo)
+                raise ProtocolError(
+                    ERR_INVALID,
+                    _("Field %(name)r is required.") % {"name": name},
+                    field=name,
+                    **echo,
+                )
             continue
         value = data[name]
         # bool is an int subclass in Python; JSON true/false is never a valid number here.
         wrong_bool = isinstance(value, bool) and bool not in field.types
         if wrong_bool or not isinstance(value, field.types):
             raise ProtocolError(
-                ERR_INVALID, f"Field {name!r} has the wrong type.", field=name, **echo
+                ERR_INVALID,
+                _("Field %(name)r has the wrong type.") % {"name": name},
+                field=name,
+                **echo,
+            )
+        if isinstance(value, str):
+            # NUL cannot be stored in PostgreSQL text; drafts already dropped it (services).
+            value = value.replace("\x00", "")
+        if isinstance(value, str) and not _encodable(value):
+            # JSON may escape lone surrogates ("\\ud800"); no database can store them.
+            raise ProtocolError(
+                ERR_INVALID,
+                _("Field %(name)r is not valid text.") % {"name": name},
+                field=name,
+                **echo,
             )
         clean[name] = value
     return clean
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _echo(client_id: Any) -> dict[str, Any]:
-    return {"client_id": client_id} if isinstance(client_id, str) and len(client_id) <= 64 else {}
+    if isinstance(client_id, str) and len(client_id) <= 64 and _encodable(client_id):
+        return {"client_id": client_id}
+    return {}
