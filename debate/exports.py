@@ -113,6 +113,8 @@ def _md_positions(data: dict[str, Any]) -> list[str]:
 
 def _md_vote(data: dict[str, Any]) -> list[str]:
     vote = data["vote"]
+    if vote is None:  # solo rooms have no vote
+        return []
     lines = ["## The committee's vote", ""]
     if not vote["closed"]:
         return [*lines, "_The vote is not closed; results stay hidden until it is._", ""]

@@ -881,7 +881,9 @@ def _section_positions(ctx: RecordContext) -> list[dict[str, Any]]:
     return result
 
 
-def _section_vote(ctx: RecordContext) -> dict[str, Any]:
+def _section_vote(ctx: RecordContext) -> dict[str, Any] | None:
+    if ctx.room.is_solo:  # a solo learner holds no committee vote
+        return None
     if not vote_is_closed(room=ctx.room):
         return {"closed": False}
     results = vote_results(room=ctx.room)
