@@ -156,6 +156,7 @@ def test_a_learner_alone_across_two_devices(stage):
     phone.get_by_role("link", name="Open the printable record").click()
     expect(phone.locator("#research-h")).to_be_visible()
     expect(phone.locator(".memo-warmup")).to_contain_text("4/4")
+    phone.wait_for_load_state("load")  # the stylesheets too, before measuring the width
     assert no_horizontal_scroll(phone)
 
     record = page.context.request.get(f"/rooms/{room_id}/record.md")
@@ -217,7 +218,7 @@ def test_solo_typing_through_a_network_cut_and_a_refused_step(stage):
     page.locator(".my-case textarea").first.fill(RISK)
     expect(status).to_have_text("Offline — 2 changes kept on this device")
     page.locator(".solo-steps").get_by_role("button", name=re.compile("Recommendation")).click()
-    expect(page.locator(".form-error")).to_contain_text("You are offline")
+    expect(page.locator("#app > .form-error")).to_contain_text("You are offline")
     expect(page.locator(".solo-steps [aria-current=step]")).to_contain_text("Risk: Open weights")
     a.context.set_offline(False)
     expect(status).to_have_text("Saved", timeout=15_000)
