@@ -91,9 +91,11 @@ def class_archive_zip(*, classgroup: ClassGroup) -> bytes:
     report = class_report(classgroup=classgroup)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for room in report.rooms:
-            record = debate_selectors.room_record(room=room)
+            # The class's facilitators read the facilitators' record (frozen once finalized).
+            viewer = debate_selectors.Viewer(room=room, member=None, is_facilitator=True)
+            data = debate_selectors.record_for(viewer=viewer, room=room)
             name = f"{stem}/rooms/{room.created_at:%Y-%m-%d}-{room.code.lower()}-{room.pk}.md"
-            archive.writestr(name, debate_exports.record_markdown(record=record))
+            archive.writestr(name, debate_exports.record_markdown(data=data))
         archive.writestr(f"{stem}/roster.csv", roster_csv(classgroup=classgroup))
         archive.writestr(f"{stem}/participation.csv", class_report_csv(report=report))
         archive.writestr(

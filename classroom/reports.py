@@ -14,7 +14,16 @@ from django.db.models import Count, QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from debate.models import Draft, DraftKind, Feedback, Member
+from debate.models import (
+    Comment,
+    CommentKind,
+    Draft,
+    DraftKind,
+    Feedback,
+    Member,
+    ResearchNote,
+    Vote,
+)
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,41 @@ def feedback_count(members: QuerySet[Member]) -> dict[int, int]:
     )
 
 
+def rebuttals_count(members: QuerySet[Member]) -> dict[int, int]:
+    return _count_by_author(Comment.objects.filter(author__in=members, kind=CommentKind.REBUTTAL))
+
+
+def questions_count(members: QuerySet[Member]) -> dict[int, int]:
+    return _count_by_author(Comment.objects.filter(author__in=members, kind=CommentKind.QUESTION))
+
+
+def votes_count(members: QuerySet[Member]) -> dict[int, int]:
+    """Votes cast in the committee vote (one per member and room at most)."""
+    return dict(
+        Vote.objects.filter(member__in=members)
+        .values("member_id")
+        .annotate(n=Count("id"))
+        .values_list("member_id", "n")
+    )
+
+
+def research_notes_count(members: QuerySet[Member]) -> dict[int, int]:
+    """Research notes the member wrote (those a facilitator wrote count for nobody)."""
+    return _count_by_author(ResearchNote.objects.filter(author__in=members))
+
+
 COLUMNS: list[Column] = [
     Column("drafts", _("Drafts"), _("Argument and risk slots with text"), drafts_count),
     Column("words", _("Words"), _("Words written in drafts"), words_count),
     Column("risks", _("Risks named"), _("Risks of their own position"), risks_count),
     Column("feedback", _("Feedback"), _("Facilitator notes received"), feedback_count),
-    # After the merge of rebuttals, votes and research notes, their columns go here, e.g.
-    # Column("votes", _("Votes"), _("Votes cast"), votes_count),
+    Column("rebuttals", _("Rebuttals"), _("Rebuttals written in the review"), rebuttals_count),
+    Column("questions", _("Questions"), _("Questions asked in the review"), questions_count),
+    Column("votes", _("Votes"), _("Votes cast in the committee vote"), votes_count),
+    Column(
+        "research",
+        _("Research notes"),
+        _("Notes added to the research board"),
+        research_notes_count,
+    ),
 ]

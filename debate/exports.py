@@ -40,6 +40,8 @@ def _draft_lines(draft: dict[str, Any], number: int | None) -> list[str]:
     indent = " " * len(lead)
     body = _block(draft["text"]).replace("\n", f"\n{indent}")
     byline = f"— {md_escape(draft['author'])}"
+    if draft.get("cited_cards"):
+        byline += " · cites: " + "; ".join(md_escape(title) for title in draft["cited_cards"])
     if not draft.get("selected", True):
         byline += " · _not selected for the case_"
     if draft.get("strongest_marks"):
@@ -111,6 +113,8 @@ def _md_positions(data: dict[str, Any]) -> list[str]:
 
 def _md_vote(data: dict[str, Any]) -> list[str]:
     vote = data["vote"]
+    if vote is None:  # solo rooms have no vote
+        return []
     lines = ["## The committee's vote", ""]
     if not vote["closed"]:
         return [*lines, "_The vote is not closed; results stay hidden until it is._", ""]
@@ -184,6 +188,81 @@ def _md_signoffs(data: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _md_link(url: str) -> str:
+    """A source address as an autolink, only for http(s) addresses (the services check this
+    too); anything else is printed as escaped text."""
+    if re.fullmatch(r"https?://[^\s<>]+", url):
+        return f"<{url}>"
+    return md_escape(url)
+
+
+def _md_research(data: dict[str, Any]) -> list[str]:
+    """The research board: the notes by month, the timeline by month and approach, the trend
+    tally and each member's judgement. Nothing when the room did no research."""
+    research = data["research"]
+    if not research:
+        return []
+    lines = ["## Research: release policies of real labs", ""]
+    if not research["notes"]:
+        lines += ["_No research notes._", ""]
+    month = None
+    for note in research["notes"]:
+        if note["when"] != month:
+            if month is not None:
+                lines.append("")
+            month = note["when"]
+            lines += [f"### {md_escape(month)}", ""]
+        lines += [
+            f"- **{md_escape(note['organisation'])}** ({md_escape(note['approach_label'])}): "
+            f"{md_escape(note['summary'])}  ",
+            f"  Source: {_md_link(note['source_url'])} · {md_escape(note['author'])}",
+        ]
+    if research["notes"]:
+        lines.append("")
+    if research["timeline"]:
+        labels = [md_escape(a["label"]) for a in research["approaches"]]
+        lines += [
+            "### Timeline by month and approach",
+            "",
+            "| Month | " + " | ".join(labels) + " |",
+            "|" + " --- |" * (len(labels) + 1),
+        ]
+        for row in research["timeline"]:
+            counts = " | ".join(str(c) for c in row["counts"])
+            lines.append(f"| {md_escape(row['label'])} | {counts} |")
+        lines.append("")
+    tally = research["tally"]
+    lines += ["### The trend, as members judged it", ""]
+    lines += [f"- {md_escape(c['label'])}: {c['count']}" for c in tally["counts"]]
+    lines += [f"- Judgements: {tally['total']}", ""]
+    for judgement in research["judgements"]:
+        lines.append(
+            f"- {md_escape(judgement['member'])}: {md_escape(judgement['trend_label'])} — "
+            f"{_block(judgement['reason'])}"
+        )
+    if research["judgements"]:
+        lines.append("")
+    return lines
+
+
+def _md_warmup(data: dict[str, Any]) -> list[str]:
+    """The warm-up check's results (facilitators and solo learners only)."""
+    warmup = data["warmup"]
+    if not warmup:
+        return []
+    lines = ["## Warm-up check", "", "Per argument, at each member's latest try:", ""]
+    for number, item in enumerate(warmup["items"], start=1):
+        lines.append(f"{number}. {md_escape(item['text'])} — {item['right']} of {item['of']} right")
+    lines += ["", "| Member | Latest | Best | Tries |", "| --- | --- | --- | --- |"]
+    for row in warmup["members"]:
+        total = row["total"]
+        lines.append(
+            f"| {md_escape(row['member'])} | {row['latest']}/{total} | {row['best']}/{total} "
+            f"| {row['tries']} |"
+        )
+    return [*lines, ""]
+
+
 # Renderers of the record's sections (selectors.RECORD_SECTIONS), in order; "room" and
 # "scenario" make the header. A new section adds one entry here.
 MARKDOWN_SECTIONS: list[tuple[str, Callable[[dict[str, Any]], list[str]]]] = [
@@ -192,6 +271,8 @@ MARKDOWN_SECTIONS: list[tuple[str, Callable[[dict[str, Any]], list[str]]]] = [
     ("vote", _md_vote),
     ("recommendation", _md_recommendation),
     ("signoffs", _md_signoffs),
+    ("research", _md_research),
+    ("warmup", _md_warmup),
 ]
 
 

@@ -358,61 +358,6 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class RoomRecord:
-    """The room's record for exports: scenario, teams, every draft with its author, decision."""
-
-    room: Room
-    positions: list[Position]
-    members_by_position: dict[int | None, list[Member]]
-    drafts_by_position: dict[int, list[Draft]]
-    recommendation: Recommendation | None
-    # The name each member has for this viewer (code names for members of anonymous rooms).
-    names: dict[int, str]
-    for_facilitator: bool = True
-
-    def name(self, member_id: int) -> str:
-        return self.names.get(member_id, "—")
-
-
-def room_record(*, room: Room, viewer: Viewer | None = None) -> RoomRecord:
-    """The record as `viewer` may see it (None: as the facilitators see it). Members get no
-    hidden drafts but their own, and code names in anonymous rooms."""
-    for_facilitator = viewer is None or viewer.is_facilitator
-    positions = list(room.scenario.positions.all())
-    members = list(room.members.all())
-    by_pos: dict[int | None, list[Member]] = {}
-    for m in members:
-        by_pos.setdefault(m.position_id, []).append(m)
-    if viewer is None:
-        names = {m.pk: m.display_name for m in members}
-    else:
-        names = {m.pk: m.display_name if viewer.sees_real_name(m) else m.code_name for m in members}
-    drafts = (
-        Draft.objects.filter(room=room)
-        .select_related("author")
-        .prefetch_related("citations")
-        .order_by("round", "position__order", "kind", "slot", "author__joined_at")
-    )
-    if not for_facilitator:
-        assert viewer is not None and viewer.member is not None
-        drafts = drafts.filter(Q(hidden=False) | Q(author_id=viewer.member.pk))
-    drafts_by_position: dict[int, list[Draft]] = {p.pk: [] for p in positions}
-    for d in drafts:
-        if d.text.strip():
-            drafts_by_position.setdefault(d.position_id, []).append(d)
-    rec = Recommendation.objects.filter(room=room).select_related("decision").first()
-    return RoomRecord(
-        room=room,
-        positions=positions,
-        members_by_position=by_pos,
-        drafts_by_position=drafts_by_position,
-        recommendation=rec,
-        names=names,
-        for_facilitator=for_facilitator,
-    )
-
-
 # --- warm-up check --------------------------------------------------------------------------
 
 
@@ -627,49 +572,6 @@ def research_snapshot(*, room: Room) -> dict[str, Any]:
         "judgements": [judgement_payload(j) for j in judgements],
         "tally": tally,
     }
-
-
-@dataclass(frozen=True)
-class ResearchRecord:
-    """The room's research for the record: notes, a timeline by month and approach, and the
-    members' judgements of the trend with their tally."""
-
-    notes: list[ResearchNote]
-    timeline: list[dict[str, Any]]
-    judgements: list[TrendJudgement]
-    tally: dict[str, int]
-    names: dict[int, str]
-
-    def author(self, note: ResearchNote) -> str:
-        if note.author_id is None:
-            return "Facilitator"
-        return self.names.get(note.author_id, "—")
-
-    def name(self, member_id: int) -> str:
-        return self.names.get(member_id, "—")
-
-
-def research_record(*, room: Room, viewer: Viewer | None = None) -> ResearchRecord:
-    """The research board as `viewer` may see it (None: as the facilitators see it): members of
-    anonymous rooms see code names."""
-    members = list(room.members.all())
-    if viewer is None:
-        names = {m.pk: m.display_name for m in members}
-    else:
-        names = {m.pk: m.display_name if viewer.sees_real_name(m) else m.code_name for m in members}
-    notes = list(ResearchNote.objects.filter(room=room))
-    judgements = list(
-        TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True).order_by(
-            "member__joined_at", "pk"
-        )
-    )
-    return ResearchRecord(
-        notes=notes,
-        timeline=research_timeline(notes),
-        judgements=judgements,
-        tally=trend_tally(room=room),
-        names=names,
-    )
 
 
 # --- review, curation, vote, sign-off and the record (issue 5) --------------------------------
@@ -904,7 +806,9 @@ def _section_room(ctx: RecordContext) -> dict[str, Any]:
         "anonymous": room.anonymous,
         "rounds": room.round,
         "closed_at": room.closed_at.isoformat() if room.closed_at else None,
-        "unassigned": [ctx.name(m.pk) for m in ctx.members if m.position_id is None],
+        "unassigned": []
+        if room.is_solo
+        else [ctx.name(m.pk) for m in ctx.members if m.position_id is None],
     }
 
 
@@ -947,6 +851,8 @@ def _section_positions(ctx: RecordContext) -> list[dict[str, Any]]:
                     "needs_source": d.needs_source,
                     "hidden": d.hidden,
                     "comments": comments.get(d.pk, []),
+                    # The evidence cards the draft cites, by title (card order).
+                    "cited_cards": [card.title for card in d.citations.all()],
                 }
 
             shown = [d for d in drafts if d.text.strip()]
@@ -963,14 +869,21 @@ def _section_positions(ctx: RecordContext) -> list[dict[str, Any]]:
                 "id": position.pk,
                 "key": position.key,
                 "name": position.name,
-                "team": [ctx.name(m.pk) for m in ctx.members if m.position_id == position.pk],
+                # A solo room's learner argued every position.
+                "team": [
+                    ctx.name(m.pk)
+                    for m in ctx.members
+                    if ctx.room.is_solo or m.position_id == position.pk
+                ],
                 "rounds": rounds,
             }
         )
     return result
 
 
-def _section_vote(ctx: RecordContext) -> dict[str, Any]:
+def _section_vote(ctx: RecordContext) -> dict[str, Any] | None:
+    if ctx.room.is_solo:  # a solo learner holds no committee vote
+        return None
     if not vote_is_closed(room=ctx.room):
         return {"closed": False}
     results = vote_results(room=ctx.room)
@@ -1032,6 +945,94 @@ def _section_signoffs(ctx: RecordContext) -> list[dict[str, Any]]:
     ]
 
 
+def _section_research(ctx: RecordContext) -> dict[str, Any] | None:
+    """The research board: the notes (oldest release first), the timeline by month and
+    approach, the members' judgements of the trend and their tally. None when the room wrote
+    no note and no judgement."""
+    notes = list(ResearchNote.objects.filter(room=ctx.room))
+    judgements = list(
+        TrendJudgement.objects.filter(room=ctx.room, member__removed_at__isnull=True).order_by(
+            "member__joined_at", "pk"
+        )
+    )
+    if not notes and not judgements:
+        return None
+    approaches = {key: str(label) for key, label in ReleaseApproach.choices}
+    trends = {key: str(label) for key, label in Trend.choices}
+    return {
+        "approaches": [{"key": key, "label": label} for key, label in approaches.items()],
+        "notes": [
+            {
+                "organisation": n.organisation,
+                "year": n.year,
+                "month": n.month,
+                "when": f"{MONTH_ABBR[n.month - 1]} {n.year}",
+                "approach": n.approach,
+                "approach_label": approaches.get(n.approach, n.approach),
+                "summary": n.summary,
+                "source_url": n.source_url,
+                "author": "Facilitator" if n.author_id is None else ctx.name(n.author_id),
+            }
+            for n in sorted(notes, key=lambda n: (n.year, n.month, n.organisation.lower(), n.pk))
+        ],
+        "timeline": [
+            {
+                "year": row["year"],
+                "month": row["month"],
+                "label": row["label"],
+                "counts": [row["approaches"][key] for key in approaches],
+            }
+            for row in research_timeline(notes)
+        ],
+        "tally": {
+            "counts": [
+                {
+                    "trend": key,
+                    "label": label,
+                    "count": sum(1 for j in judgements if j.trend == key),
+                }
+                for key, label in trends.items()
+            ],
+            "total": len(judgements),
+        },
+        "judgements": [
+            {
+                "member": ctx.name(j.member_id),
+                "trend": j.trend,
+                "trend_label": trends.get(j.trend, j.trend),
+                "reason": j.reason,
+            }
+            for j in judgements
+        ],
+    }
+
+
+def _section_warmup(ctx: RecordContext) -> dict[str, Any] | None:
+    """The warm-up check's results: for the facilitators, and for a solo room's learner; never
+    in the public record (the share link). None when nobody tried it."""
+    if not (ctx.audience == "facilitator" or (ctx.room.is_solo and ctx.audience == "member")):
+        return None
+    summary = warmup_summary(room=ctx.room)
+    if not summary["members"]:
+        return None
+    return {
+        "items": [
+            {"text": item["text"], "right": item["right"], "of": item["of"]}
+            for item in summary["items"]
+        ],
+        "members": [
+            {
+                "member": ctx.name(row["member_id"]),
+                "latest": row["latest"],
+                "best": row["best"],
+                "total": row["total"],
+                "tries": row["tries"],
+            }
+            for row in summary["members"]
+        ],
+    }
+
+
 # The record's sections, in order. A new section (e.g. research notes) is one entry here, one
 # renderer in debate/exports.py (MARKDOWN_SECTIONS) and one partial in templates/debate/record/.
 RECORD_SECTIONS: list[tuple[str, Any]] = [
@@ -1041,6 +1042,8 @@ RECORD_SECTIONS: list[tuple[str, Any]] = [
     ("vote", _section_vote),
     ("recommendation", _section_recommendation),
     ("signoffs", _section_signoffs),
+    ("research", _section_research),
+    ("warmup", _section_warmup),
 ]
 
 
@@ -1056,8 +1059,10 @@ def record_data(*, room: Room, audience: str, viewer: Viewer | None = None) -> d
     else:
         assert viewer is not None
         names = {m.pk: m.display_name if viewer.sees_real_name(m) else m.code_name for m in members}
-    drafts = Draft.objects.filter(room=room).order_by(
-        "round", "position__order", "kind", "slot", "author__joined_at", "id"
+    drafts = (
+        Draft.objects.filter(room=room)
+        .prefetch_related("citations")
+        .order_by("round", "position__order", "kind", "slot", "author__joined_at", "id")
     )
     if audience != "facilitator":
         own = viewer.member.pk if viewer is not None and viewer.member is not None else None

@@ -80,14 +80,6 @@ def _require_facilitator(room: Room, user: User) -> None:
         raise Forbidden(_("Only the room's facilitator can do that."))
 
 
-def _require_chair(room: Room, user: User, member_id: int | None) -> None:
-    """The facilitators chair a group room; the learner chairs their own solo room."""
-    if room.is_solo and member_id is not None:
-        _solo_member(room, member_id)
-        return
-    _require_facilitator(room, user)
-
-
 def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = False) -> str:
     if not isinstance(value, str):
         raise Invalid(_("%(field)s must be text.") % {"field": field}, field=field)
@@ -1356,6 +1348,8 @@ def solo_phase_set(*, room_id: int, member_id: int | None, to_phase: Any) -> Roo
             room.closed_at = timezone.now()
         room.phase = to_phase
         room.save(update_fields=["phase", "closed_at"])
+        if to_phase == Phase.CLOSED:
+            _freeze(room, rec)  # finishing finalizes the record, as recommendation_finalize does
         events.emit(room, events.PHASE_CHANGED, {"phase": room.phase}, audience=Audience.room())
     return room
 
@@ -2127,6 +2121,11 @@ def chair_set(*, room_id: int, actor: User, member_id: Any, chair: Any) -> Membe
 
 
 def _require_chair(room: Room, actor: User, member_id: int | None) -> None:
+    """The facilitators chair a group room, with the members they name; the learner chairs
+    their own solo room."""
+    if room.is_solo and member_id is not None:
+        _solo_member(room, member_id)
+        return
     if selectors.room_is_facilitator(room=room, user=actor):
         return
     if member_id is not None:
@@ -2325,6 +2324,8 @@ def _freeze(room: Room, rec: Recommendation) -> None:
     differing = set(
         Draft.objects.filter(room=room, hidden=True).values_list("author_id", flat=True)
     )
+    if room.is_solo:  # the learner's own record carries their warm-up results
+        differing |= set(room.members.values_list("pk", flat=True))
     members = {}
     for member in room.members.filter(pk__in=differing):
         viewer = selectors.Viewer(room=room, member=member, is_facilitator=False)

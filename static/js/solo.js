@@ -203,13 +203,36 @@ function renderWriting(ctx, step) {
   return [section, renderOthers(ctx, p, kind)];
 }
 
+// The research board (research.js) renders into #research-root, which room.html puts after the
+// app. A solo room shows it only in the research step and in the finished view: the same node
+// (research.js keeps a reference to it) is moved into the step's slot, and back out of sight
+// on the other steps.
+let researchBoard = null;
+let researchHome = null;
+
+function placeResearch(slot) {
+  if (!researchBoard) {
+    researchBoard = document.getElementById("research-root");
+    if (!researchBoard) return;
+    researchHome = document.createComment(" research board ");
+    researchBoard.before(researchHome);
+  }
+  researchBoard.hidden = !slot;
+  if (slot) slot.replaceChildren(researchBoard);
+  else researchHome.after(researchBoard);
+}
+
+function researchSlot() {
+  const slot = h("div", { id: "research-board", class: "research-board-slot" });
+  placeResearch(slot);
+  return slot;
+}
+
 function renderResearch(ctx) {
-  // The research board (another part of issue 6) mounts into #research-board when present.
   return h("section", { class: "card solo-research", "aria-labelledby": "solo-step-h" },
     h("h2", { id: "solo-step-h", tabindex: "-1" }, "Research: what have real labs done?"),
     h("p", {}, "Look up the release policies frontier labs adopted over the last two years. Is the trend toward more open or more closed releases, and what does that say about how the field is settling this tension?"),
-    h("div", { id: "research-board", class: "research-board-slot" },
-      h("p", { class: "muted" }, "The research board will appear here. Until then, note your findings in the rationale of your recommendation.")),
+    researchSlot(),
     h("p", { class: "actions" },
       h("button", {
         type: "button",
@@ -230,9 +253,13 @@ function renderFinished(ctx) {
   return [
     h("section", { class: "card solo-done", "aria-labelledby": "solo-done-h" },
       h("h2", { id: "solo-done-h" }, "Finished: your committee has decided"),
-      h("p", {}, h("a", { class: "button primary", href: ctx.config.exportUrl, download: "" }, "Download the record (.md)"))),
+      h("p", { class: "actions" },
+        h("a", { class: "button primary", href: ctx.config.recordUrl }, "Open the printable record"),
+        h("a", { class: "button secondary", href: ctx.config.exportUrl, download: "" }, "Download the record (.md)"),
+        h("a", { class: "button secondary", href: ctx.config.exportJsonUrl, download: "" }, "Download the record (.json)"))),
     ctx.renderRecommendationView(),
     ctx.renderColumns(),
+    researchSlot(),
   ];
 }
 
@@ -253,6 +280,7 @@ export function renderSolo(ctx) {
   app.append(nav);
   keepCurrentStepInView(nav);
   const main = h("div", { class: "solo-main" });
+  if (step.kind !== "research") placeResearch(null);
   if (step.kind === "warmup") {
     main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Warm-up check"), renderWarmup(ctx));
   } else if (step.kind === "args" || step.kind === "risk") {

@@ -41,8 +41,9 @@ def test_room_report_counts(class_room, klass):
     Feedback.objects.create(draft=risk, text="Name one concrete misuse.")
     report = selectors.room_report(room=class_room)
     by_name = {row.name: row.values for row in report.rows}
-    assert by_name["Ana"] == {"drafts": 3, "words": 16, "risks": 1, "feedback": 1}
-    assert by_name["Ben"] == {"drafts": 0, "words": 0, "risks": 0, "feedback": 0}
+    none = {"rebuttals": 0, "questions": 0, "votes": 0, "research": 0}
+    assert by_name["Ana"] == {"drafts": 3, "words": 16, "risks": 1, "feedback": 1, **none}
+    assert by_name["Ben"] == {"drafts": 0, "words": 0, "risks": 0, "feedback": 0, **none}
     cells = {row.name: report.cells(row) for row in report.rows}
     assert cells["Ana"][0] == {"key": "drafts", "value": 3, "tenths": 10}
     assert cells["Ben"][0]["tenths"] == 0

@@ -305,17 +305,19 @@ def test_research_record_and_markdown(teams):
         teams, "Cy", client_id="c", approach="staged", year=2023, month=2, organisation="Alpha"
     )
     judge(teams, "Dee", "more_closed", reason="Two of three kept weights <closed>.")
-    research = selectors.research_record(room=teams.room)
-    assert [row["label"] for row in research.timeline] == ["Feb 2023", "Nov 2024"]
-    assert [n.organisation for n in research.timeline[0]["notes"]] == ["Alpha", "Lab *Bold*"]
-    assert research.timeline[0]["approaches"]["staged"] == 1
-    assert research.tally["more_closed"] == 1
-    record = selectors.room_record(room=teams.room)
-    text = record_markdown(record=record, research=research)
+    research = selectors.record_data(room=teams.room, audience="facilitator")["research"]
+    assert [row["label"] for row in research["timeline"]] == ["Feb 2023", "Nov 2024"]
+    assert [n["organisation"] for n in research["notes"]] == ["Alpha", "Lab *Bold*", "Example Lab"]
+    assert research["timeline"][0]["counts"] == [1, 0, 0, 1, 0]  # open weights, staged
+    assert {c["trend"]: c["count"] for c in research["tally"]["counts"]}["more_closed"] == 1
+    assert research["notes"][0]["author"] == "Cy"
+    text = record_markdown(data=selectors.record_data(room=teams.room, audience="facilitator"))
     assert "## Research: release policies of real labs" in text
     assert "**Lab \\*Bold\\***" in text
     assert "<https://example.org/news/release>" in text
-    assert "| 2023 | 1 | 0 | 0 | 1 | 0 |" in text
+    assert "### Feb 2023" in text and "### Nov 2024" in text
+    assert "| Feb 2023 | 1 | 0 | 0 | 1 | 0 |" in text
+    assert "| Nov 2024 | 0 | 1 | 0 | 0 | 0 |" in text
     assert "- More closed: 1" in text
     assert "Dee: More closed — Two of three kept weights \\<closed\\>." in text
 
@@ -374,7 +376,16 @@ def test_draft_cites_cards_of_its_scenario(drafting, scenario):
         slot=1,
     )
     assert draft.citations.count() == 2
-    text = record_markdown(record=selectors.room_record(room=drafting.room))
+    data = selectors.record_data(room=drafting.room, audience="facilitator")
+    argument = next(
+        a
+        for p in data["positions"]
+        for r in p["rounds"]
+        for a in r["arguments"]
+        if a["id"] == draft.pk
+    )
+    assert argument["cited_cards"] == [cards[0].title, cards[1].title]
+    text = record_markdown(data=data)
     assert f"cites: {cards[0].title}; {cards[1].title}" in text
 
 
@@ -407,13 +418,11 @@ def test_anonymous_room_research_record_uses_code_names_for_members(db, scenario
     )
     ben_view = selectors.viewer_for(room_id=room.pk, user=ANON, member_id=ben.pk)
     text = record_markdown(
-        record=selectors.room_record(room=room, viewer=ben_view),
-        research=selectors.research_record(room=room, viewer=ben_view),
+        data=selectors.record_data(room=room, audience="member", viewer=ben_view)
     )
     assert "Ana" not in text
     assert f"· {ana.code_name}" in text and f"- {ana.code_name}: Mixed — Both." in text
-    fac_text = record_markdown(
-        record=selectors.room_record(room=room),
-        research=selectors.research_record(room=room),
-    )
+    public = record_markdown(data=selectors.record_data(room=room, audience="public"))
+    assert "Ana" not in public and f"- {ana.code_name}: Mixed — Both." in public
+    fac_text = record_markdown(data=selectors.record_data(room=room, audience="facilitator"))
     assert "- Ana: Mixed — Both." in fac_text

@@ -165,7 +165,7 @@ def test_rooms_work_with_two_to_six_positions(db, facilitator, count):
     services.round_switch(room_id=room.pk, actor=facilitator)
     from debate.exports import record_markdown
 
-    text = record_markdown(record=selectors.room_record(room=room))
+    text = record_markdown(data=selectors.record_data(room=room, audience="facilitator"))
     for i in range(1, count + 1):
         assert f"## Option {i}" in text
 

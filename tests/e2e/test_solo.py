@@ -128,11 +128,36 @@ def test_a_learner_alone_across_two_devices(stage):
     saved(phone)
     # Device A follows the phase: its drafting step gives way to the recommendation.
     expect(page.locator("#rec-rationale")).to_have_value(RATIONALE)
+    # The research board appears once, inside the research step (hidden on the other steps).
+    expect(phone.locator("#research-root")).to_be_hidden()
     phone.click("#solo-next")
     expect(phone.locator("#solo-step-h")).to_contain_text("Research")
+    expect(phone.locator("#research-root")).to_have_count(1)
+    expect(phone.locator(".solo-research #research-root")).to_be_visible()
+    phone.fill("#research-org", "Example Lab")
+    phone.select_option("#research-month", "3")
+    phone.fill("#research-year", "2024")
+    phone.select_option("#research-approach", "staged")
+    phone.fill("#research-summary", "Released in stages over a year.")
+    phone.fill("#research-url", "https://example.org/staged")
+    phone.get_by_role("button", name="Add note").click()
+    expect(phone.locator(".solo-research #research-root")).to_contain_text("Example Lab")
+    phone.check("#trend-mixed")
+    phone.fill("#trend-reason", "Some labs opened up, others closed down.")
+    phone.get_by_role("button", name="Save my judgement").click()
+    expect(phone.locator(".trend-mixed .tally-count")).to_have_text("1 of 1")
+    assert no_horizontal_scroll(phone)
     phone.click("#solo-finish")
     expect(phone.locator(".solo-done")).to_be_visible()
     expect(page.locator(".solo-done")).to_be_visible()
+    # The finished view shows the research once and links the printable record.
+    expect(phone.locator("#research-root")).to_have_count(1)
+    expect(phone.locator("#research-root")).to_contain_text("Example Lab")
+    phone.get_by_role("link", name="Open the printable record").click()
+    expect(phone.locator("#research-h")).to_be_visible()
+    expect(phone.locator(".memo-warmup")).to_contain_text("4/4")
+    phone.wait_for_load_state("load")  # the stylesheets too, before measuring the width
+    assert no_horizontal_scroll(phone)
 
     record = page.context.request.get(f"/rooms/{room_id}/record.md")
     assert record.status == 200
@@ -140,6 +165,14 @@ def test_a_learner_alone_across_two_devices(stage):
     for text in [*OPEN_ARGS, API_ARG_A, API_ARG_B, RISK, RATIONALE, REVISIT]:
         assert text in body, text
     assert "**Decision:** Restricted open-weight release" in body
+    # The learner argued every position; the frozen record has their research and warm-up.
+    assert body.count("Team: Lea") == 3
+    assert "## Research: release policies of real labs" in body
+    assert "<https://example.org/staged>" in body
+    assert "| Lea | 4/4 | 4/4 | 2 |" in body
+    data = page.context.request.get(f"/rooms/{room_id}/record.json").json()
+    assert data["finalized_at"] and data["research"]["notes"][0]["author"] == "Lea"
+    assert data["warmup"]["members"][0]["member"] == "Lea"
     assert stage.script_errors() == []
 
 
@@ -185,7 +218,7 @@ def test_solo_typing_through_a_network_cut_and_a_refused_step(stage):
     page.locator(".my-case textarea").first.fill(RISK)
     expect(status).to_have_text("Offline — 2 changes kept on this device")
     page.locator(".solo-steps").get_by_role("button", name=re.compile("Recommendation")).click()
-    expect(page.locator(".form-error")).to_contain_text("You are offline")
+    expect(page.locator("#app > .form-error")).to_contain_text("You are offline")
     expect(page.locator(".solo-steps [aria-current=step]")).to_contain_text("Risk: Open weights")
     a.context.set_offline(False)
     expect(status).to_have_text("Saved", timeout=15_000)
