@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -18,6 +17,7 @@ from django.utils import timezone
 from classroom.identity import member_id_for
 
 from . import events, protocol, selectors, services
+from .dbthreads import database_sync_to_async
 from .errors import DomainError
 
 logger = logging.getLogger("quorum.socket")
@@ -317,6 +317,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # ---- group events: forward only ----------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Group events go straight to room_event. Channels' AsyncConsumer.dispatch awaits
+        aclose_old_connections() before every handler: a hop onto asgiref's single database
+        thread, so each delivery would queue behind the database work waiting there. room_event
+        uses no database, and every handler that does reaches it through database_sync_to_async,
+        which closes old connections around each call. Everything else (the socket's own
+        messages, connect, disconnect) keeps Channels' dispatch."""
+        if message.get("type") == events.GROUP_MESSAGE_TYPE:
+            await self.room_event(message)
+            return
+        await super().dispatch(message)
+
     async def room_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
@@ -371,7 +383,8 @@ assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schem
 def _room_seq(room_id: int) -> int | None:
     from .models import Room
 
-    return Room.objects.filter(pk=room_id).values_list("seq", flat=True).first()
+    room = Room.objects.with_seq().filter(pk=room_id).first()
+    return room.seq if room is not None else None
 
 
 def _room_exists(room_id: int) -> bool:

@@ -26,7 +26,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .models import Room
+from .models import Draft, Room
 
 logger = logging.getLogger("quorum.events")
 
@@ -111,12 +111,39 @@ class Audience:
         return self.kind == "room"
 
 
+def _current_seq(room: Room) -> int:
+    """The room's sequence number, read after the room row was locked (services.room_lock):
+    `room.event_seq` is the locked row's, and the drafts' highest number is read by a statement
+    of its own, after the lock, so it sees every committed save (READ COMMITTED takes a fresh
+    snapshot per statement). Cached on the object for the rest of the transaction."""
+    current = room.__dict__.get("_seq_now")
+    if current is None:
+        draft_seq = (
+            Draft.objects.filter(room_id=room.pk)
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        current = max(room.event_seq, draft_seq or 0)
+    return current
+
+
+def take_seq(room: Room) -> int:
+    """The next sequence number, for an event whose number the caller writes on its own row in
+    the same statement as its change (draft_save stores it on the draft: one write per save).
+    The caller holds the room row locked and passes the number to emit(seq=...)."""
+    seq = _current_seq(room) + 1
+    room.__dict__["_seq_now"] = seq
+    return seq
+
+
 def _next_seq(room: Room) -> int:
-    # The caller holds the room row locked (services.room_lock), so room.seq is current and no
-    # other transaction can take the same number.
-    room.seq += 1
-    Room.objects.filter(pk=room.pk).update(seq=room.seq)
-    return room.seq
+    # The caller holds the room row locked (services.room_lock), so no other transaction can
+    # take the same number.
+    seq = take_seq(room)
+    room.event_seq = seq
+    Room.objects.filter(pk=room.pk).update(event_seq=seq)
+    return seq
 
 
 def _deliveries(
@@ -174,8 +201,12 @@ def emit(
     audience: Audience,
     position_ids: list[int] | None = None,
     facilitator_payload: dict[str, Any] | None = None,
+    seq: int | None = None,
 ) -> int:
     """Record an event for `room` and deliver it after commit. Returns its sequence number.
+
+    `seq`, when given, is a number from take_seq() that the caller has written on the changed
+    row itself (a draft save); otherwise the room's counter (Room.event_seq) takes the next one.
 
     Must run inside the service's transaction, with `room` read by services.room_lock.
     `position_ids` (the scenario's positions) is needed for team audiences so that the other
@@ -183,7 +214,10 @@ def emit(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.emit must be called inside a transaction")
-    seq = _next_seq(room)
+    if seq is None:
+        seq = _next_seq(room)
+    elif seq != room.__dict__.get("_seq_now"):
+        raise RuntimeError("events.emit(seq=...) takes the number from events.take_seq")
     event = {"type": event_type, "seq": seq, **payload}
     facilitator_event = (
         None

@@ -164,7 +164,7 @@ def test_each_broadcast_happens_after_its_data_is_visible_to_other_connections(
 async def test_every_event_carries_the_next_sequence_number(teams):
     room, fac = teams.room, teams.facilitator
     async with team_sockets(teams, "Ana", "Cy") as s:
-        start = (await call(Room.objects.get, pk=room.pk)).seq
+        start = (await call(Room.objects.with_seq().get, pk=room.pk)).seq
 
         def activity():
             join(room, "Eve")  # member.joined (+ Eve is placed: the room has teams)
