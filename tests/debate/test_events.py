@@ -183,7 +183,7 @@ async def test_every_event_carries_the_next_sequence_number(teams):
             advance(room, fac, "closed")
 
         await call(activity)
-        end = (await call(Room.objects.get, pk=room.pk)).seq
+        end = (await call(Room.objects.with_seq().get, pk=room.pk)).seq
         assert end - start == 10
         received = await drain_all(*s.values(), expect=10)
     expected = list(range(start + 1, end + 1))
