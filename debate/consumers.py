@@ -334,7 +334,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
             await self._follow_team(event["position_id"])
-        await self.send_json(event)
+        text = message.get("text")  # encoded once per event by events.broadcast
+        if isinstance(text, str):
+            await self.send(text_data=text)
+        else:
+            await self.send_json(event)
         if event["type"] == events.MEMBER_REMOVED and event["member_id"] == self.member_id:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
 

@@ -16,6 +16,7 @@ Group names are built here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from contextvars import ContextVar
@@ -273,10 +274,24 @@ async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
         return
     try:
         async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
-            for group, message in sends:
+            for group, message in _serialised(sends):
                 await layer.group_send(group, message)
     except Exception as exc:
         _report_failure(exc, sends)
+
+
+def _serialised(sends: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each group message also carries its event as the JSON text the client receives, encoded
+    once here instead of once per recipient in RoomConsumer.room_event."""
+    texts: dict[int, str] = {}
+    out = []
+    for group, message in sends:
+        event = message["event"]
+        text = texts.get(id(event))
+        if text is None:
+            text = texts[id(event)] = json.dumps(event, separators=(",", ":"))
+        out.append((group, {**message, "text": text}))
+    return out
 
 
 _failures = {"count": 0, "reported_at": -1e9}
