@@ -59,12 +59,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         self.user = self.scope.get("user")
         session = self.scope.get("session")
+        # Accept first (every outcome is told with a close code after an accept anyway): the
+        # handshake completes without waiting for the database, which matters when a thousand
+        # browsers reconnect at once.
+        await self.accept()
         viewer = await database_sync_to_async(selectors.viewer_for)(
             room_id=self.room_id,
             user=self.user,
             member_id=member_id_for(session=session, room_id=self.room_id),
         )
-        await self.accept()
         if viewer is None:
             exists = await database_sync_to_async(_room_exists)(self.room_id)
             await self.close(
