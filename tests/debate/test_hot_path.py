@@ -258,6 +258,8 @@ async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting
         )
     )
     start = await call(lambda: Room.objects.get(pk=room.pk).seq)
+    pool = getattr(connection, "pool", None)
+    out_before = _checked_out(pool)
 
     def one(member_id: int, n: int):
         return services.draft_save(
@@ -280,12 +282,16 @@ async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting
     )
     assert stored[-8:] == list(range(start + 1, start + 9))
     assert await call(lambda: Room.objects.get(pk=room.pk).seq) == start + 8
-    pool = getattr(connection, "pool", None)
-    if pool is not None:
-        stats = pool.get_stats()
-        # every executor thread gave its connection back: only the test's own (its thread and
-        # asgiref's thread behind `call`) are still out of the pool
-        assert stats.get("pool_size", 0) - stats.get("pool_available", 0) <= 2, stats
+    # every executor thread gave its connection back: no more connections are out of the pool
+    # than before the saves (the test's own threads keep theirs)
+    assert _checked_out(pool) <= out_before
+
+
+def _checked_out(pool) -> int:
+    if pool is None:
+        return 0
+    stats = pool.get_stats()
+    return stats.get("pool_size", 0) - stats.get("pool_available", 0)
 
 
 @socket_test
