@@ -274,8 +274,12 @@ async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
         return
     try:
         async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
-            for group, message in _serialised(sends):
-                await layer.group_send(group, message)
+            # Started together, in order: the pub/sub layer publishes under a FIFO lock, so all
+            # of this event's messages are queued before anything a consumer sends afterwards
+            # (a typing relay cannot overtake the draft.updated it follows).
+            await asyncio.gather(
+                *(layer.group_send(group, message) for group, message in _serialised(sends))
+            )
     except Exception as exc:
         _report_failure(exc, sends)
 
