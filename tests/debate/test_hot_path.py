@@ -313,3 +313,26 @@ async def test_a_socket_save_is_acknowledged_after_commit_and_delivered_once(dra
     assert (stored.seq, stored.version, ack["duplicate"]) == (ack["seq"], 1, False)
     for received in (ana, ben, fac):
         assert [m["seq"] for m in received if m["type"] == "draft.updated"] == [ack["seq"]]
+
+
+@socket_test
+async def test_sync_at_the_current_number_builds_no_snapshot(drafting, monkeypatch):
+    """A reconnecting page that missed nothing gets `synced` from one read of the room's number;
+    one that is behind still gets the whole snapshot."""
+    from debate import consumers
+
+    async with team_sockets(drafting, "Ana", facilitator=False) as s:
+        result = await call(member_draft, drafting, "Ana", "Weights cannot be recalled")
+        await s["Ana"].drain(0.3)
+
+        def no_snapshot(**kwargs):
+            raise AssertionError("a snapshot was built")
+
+        monkeypatch.setattr(consumers.selectors, "room_snapshot", no_snapshot)
+        await s["Ana"].send({"type": "sync", "last_seq": result.seq})
+        assert await s["Ana"].recv() == {"type": "synced", "seq": result.seq}
+        monkeypatch.undo()
+        await s["Ana"].send({"type": "sync", "last_seq": result.seq - 1})
+        snapshot = await s["Ana"].recv()
+        assert (snapshot["type"], snapshot["seq"]) == ("snapshot", result.seq)
+        assert "_position_id" not in snapshot
