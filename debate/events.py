@@ -274,6 +274,10 @@ async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
         return
     try:
         async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
+            many = getattr(layer, "group_send_many", None)  # config/channel_layers.py
+            if many is not None:  # one Redis round trip for all of this event's messages
+                await many(_serialised(sends))
+                return
             # Started together, in order: the pub/sub layer publishes under a FIFO lock, so all
             # of this event's messages are queued before anything a consumer sends afterwards
             # (a typing relay cannot overtake the draft.updated it follows).
