@@ -283,8 +283,13 @@ async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting
     assert stored[-8:] == list(range(start + 1, start + 9))
     assert await call(lambda: Room.objects.get(pk=room.pk).seq) == start + 8
     # every executor thread gave its connection back: no more connections are out of the pool
-    # than before the saves (the test's own threads keep theirs)
-    assert _checked_out(pool) <= out_before
+    # than before the saves (the test's own threads keep theirs). The pool is the process's:
+    # sockets of earlier tests may still be finishing their disconnects, so allow them a moment.
+    for _ in range(60):
+        if _checked_out(pool) <= out_before:
+            break
+        await asyncio.sleep(0.05)
+    assert _checked_out(pool) <= out_before, pool.get_stats() if pool else None
 
 
 def _checked_out(pool) -> int:
