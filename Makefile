@@ -4,8 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-# Daphne: websocket lifetime below any group expiry (docs/deploy.md), server pings every 20 s.
-DAPHNE_OPTS ?= --websocket_timeout 14400 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 262144
+# Daphne: websocket lifetime below any group expiry (docs/deploy.md), server pings every 20 s,
+# 30 s for a handshake during a reconnect storm; the listen backlog (Twisted's default is 50) is
+# set on the endpoint (docs/deploy.md, "Reconnect storms").
+DAPHNE_OPTS ?= --websocket_timeout 14400 --ping-interval 20 --ping-timeout 30 --websocket-max-message-size 262144 --websocket_connect_timeout 30
+DAPHNE_BACKLOG ?= 2048
 
 .PHONY: run test fmt migrate clean bench
 
@@ -28,7 +31,7 @@ run: migrate
 	@echo ""
 	@echo "  Quorum is running at http://$(HOST):$(PORT)/   (Ctrl+C to stop)"
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) $(DAPHNE_OPTS) config.asgi:application
+	$(VENV)/bin/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=$(DAPHNE_BACKLOG) $(DAPHNE_OPTS) config.asgi:application
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

@@ -38,7 +38,11 @@ DAPHNE_OPTS = [
     "--ping-interval", "20",
     "--ping-timeout", "30",
     "--websocket-max-message-size", "262144",
+    "--websocket_connect_timeout", "30",
 ]  # fmt: skip
+# The listen backlog (Twisted's default is 50: a reconnect storm overflows it). The Makefile's
+# DAPHNE_BACKLOG, passed as a Twisted endpoint instead of -b/-p.
+DAPHNE_BACKLOG = 2048
 P99_TARGET_MS = 100.0
 
 
@@ -79,7 +83,13 @@ class Server:
             logf.write(f"\n===== start {time.ctime()} port {self.port} =====\n".encode())
             logf.flush()
             self.proc = subprocess.Popen(  # noqa: S603 (fixed argv)
-                [str(DAPHNE), "-b", HOST, "-p", str(self.port), *DAPHNE_OPTS, self.app],
+                [
+                    str(DAPHNE),
+                    "-e",
+                    f"tcp:port={self.port}:interface={HOST}:backlog={DAPHNE_BACKLOG}",
+                    *DAPHNE_OPTS,
+                    self.app,
+                ],
                 cwd=BASE,
                 env=self.env,
                 stdout=logf,

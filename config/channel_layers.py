@@ -59,3 +59,24 @@ class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
             self._layers[loop] = layer
             _wrap_close(self, loop)  # as the parent does: flush this loop's layer when it closes
         return layer
+
+    async def group_send_many(self, sends: list[tuple[str, dict]]) -> None:
+        """Publish several group messages, in order, in one Redis round trip per shard (a
+        pipeline). channels_redis's group_send publishes one message per round trip under the
+        shard's lock, so a process could publish no faster than one round trip per group
+        message, and an event goes to up to five groups (debate.events, docs/architecture.md)."""
+        layer = self._get_layer()
+        by_shard: dict[int, tuple] = {}
+        for group, message in sends:
+            channel = layer._get_group_channel_name(group)
+            shard = layer._get_shard(channel)
+            by_shard.setdefault(id(shard), (shard, []))[1].append(
+                (channel, self.serialize(message))
+            )
+        for shard, items in by_shard.values():
+            async with shard._lock:
+                shard._ensure_redis()
+                pipe = shard._redis.pipeline(transaction=False)
+                for channel, data in items:
+                    pipe.publish(channel, data)
+                await pipe.execute()

@@ -127,7 +127,12 @@ if DATABASE_URL:
         "max_size": env_int("DB_POOL_MAX", 10),
         "timeout": env_int("DB_POOL_TIMEOUT", 3),
     }
+    # Threads that run the sockets' database work (debate/dbthreads.py): one per pooled
+    # connection but one, which stays for the single thread serving pages and session lookups.
+    DB_THREADS = env_int("DB_THREADS", max(1, env_int("DB_POOL_MAX", 10) - 1))
 else:
+    # SQLite has one writer: the sockets' database work stays on asgiref's single thread.
+    DB_THREADS = env_int("DB_THREADS", 0)
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {

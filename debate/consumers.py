@@ -9,7 +9,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -19,6 +18,7 @@ from django.utils.translation import gettext as _
 from classroom.identity import member_id_for
 
 from . import events, protocol, selectors, services
+from .dbthreads import database_sync_to_async
 from .errors import DomainError
 
 logger = logging.getLogger("quorum.socket")
@@ -63,12 +63,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
         self.user = self.scope.get("user")
         session = self.scope.get("session")
+        # Accept first (every outcome is told with a close code after an accept anyway): the
+        # handshake completes without waiting for the database, which matters when a thousand
+        # browsers reconnect at once.
+        await self.accept()
         viewer = await database_sync_to_async(selectors.viewer_for)(
             room_id=self.room_id,
             user=self.user,
             member_id=member_id_for(session=session, room_id=self.room_id),
         )
-        await self.accept()
         if viewer is None:
             exists = await database_sync_to_async(_room_exists)(self.room_id)
             await self.close(
@@ -223,17 +226,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.warning("could not refresh presence of member %s", self.member_id)
 
     async def handle_sync(self, message: dict[str, Any]) -> None:
-        snapshot = await database_sync_to_async(_snapshot)(self.room_id, self.user, self.member_id)
-        if snapshot is None:  # removed from the room meanwhile
+        last_seq = message.get("last_seq")
+        reply = await database_sync_to_async(_sync_reply)(
+            self.room_id, self.user, self.member_id, last_seq
+        )
+        if reply is None:  # removed from the room meanwhile
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
         # The database is the truth: if a member.moved event was missed, follow the team now.
-        await self._follow_team(snapshot["me"]["position_id"])
-        last_seq = message.get("last_seq")
-        if last_seq is not None and last_seq == snapshot["seq"]:
-            await self.send_json({"type": "synced", "seq": snapshot["seq"]})
-            return
-        await self.send_json({"type": "snapshot", **snapshot})
+        await self._follow_team(reply.pop("_position_id"))
+        await self.send_json(reply)
 
     async def handle_draft_save(self, message: dict[str, Any]) -> None:
         result = await database_sync_to_async(services.draft_save)(
@@ -409,12 +411,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     # ---- group events: forward only ----------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Group events go straight to room_event. Channels' AsyncConsumer.dispatch awaits
+        aclose_old_connections() before every handler: a hop onto asgiref's single database
+        thread, so each delivery would queue behind the database work waiting there. room_event
+        uses no database, and every handler that does reaches it through database_sync_to_async,
+        which closes old connections around each call. Everything else (the socket's own
+        messages, connect, disconnect) keeps Channels' dispatch."""
+        if message.get("type") == events.GROUP_MESSAGE_TYPE:
+            await self.room_event(message)
+            return
+        await super().dispatch(message)
+
     async def room_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
             await self._follow_team(event["position_id"])
-        await self.send_json(event)
+        text = message.get("text")  # encoded once per event by events.broadcast
+        if isinstance(text, str):
+            await self.send(text_data=text)
+        else:
+            await self.send_json(event)
         if event["type"] == events.MEMBER_REMOVED and event["member_id"] == self.member_id:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
 
@@ -482,7 +500,8 @@ assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schem
 def _room_seq(room_id: int) -> int | None:
     from .models import Room
 
-    return Room.objects.filter(pk=room_id).values_list("seq", flat=True).first()
+    room = Room.objects.with_seq().filter(pk=room_id).first()
+    return room.seq if room is not None else None
 
 
 def _room_exists(room_id: int) -> bool:
@@ -491,8 +510,19 @@ def _room_exists(room_id: int) -> bool:
     return Room.objects.filter(pk=room_id).exists()
 
 
-def _snapshot(room_id: int, user: Any, member_id: int | None) -> dict[str, Any] | None:
+def _sync_reply(
+    room_id: int, user: Any, member_id: int | None, last_seq: Any
+) -> dict[str, Any] | None:
+    """`synced` when the client is at the room's sequence number (the room's number is read in
+    one statement, no snapshot is built: cheap when a thousand pages reconnect at once), else the
+    snapshot. None if the viewer may no longer be here. `_position_id` is the member's team."""
     viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
     if viewer is None or viewer.is_removed:  # removed meanwhile, even if member.removed was lost
         return None
-    return selectors.room_snapshot(viewer=viewer)
+    position_id = viewer.member.position_id if viewer.member is not None else None
+    if last_seq is not None:
+        seq = _room_seq(room_id)
+        if seq is not None and seq == last_seq:
+            return {"type": "synced", "seq": seq, "_position_id": position_id}
+    snapshot = selectors.room_snapshot(viewer=viewer)
+    return {"type": "snapshot", **snapshot, "_position_id": snapshot["me"]["position_id"]}

@@ -16,6 +16,7 @@ Group names are built here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from contextvars import ContextVar
@@ -26,7 +27,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .models import Room
+from .models import Draft, Room
 
 logger = logging.getLogger("quorum.events")
 
@@ -123,12 +124,39 @@ class Audience:
         return self.kind == "room"
 
 
+def _current_seq(room: Room) -> int:
+    """The room's sequence number, read after the room row was locked (services.room_lock):
+    `room.event_seq` is the locked row's, and the drafts' highest number is read by a statement
+    of its own, after the lock, so it sees every committed save (READ COMMITTED takes a fresh
+    snapshot per statement). Cached on the object for the rest of the transaction."""
+    current = room.__dict__.get("_seq_now")
+    if current is None:
+        draft_seq = (
+            Draft.objects.filter(room_id=room.pk)
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        current = max(room.event_seq, draft_seq or 0)
+    return current
+
+
+def take_seq(room: Room) -> int:
+    """The next sequence number, for an event whose number the caller writes on its own row in
+    the same statement as its change (draft_save stores it on the draft: one write per save).
+    The caller holds the room row locked and passes the number to emit(seq=...)."""
+    seq = _current_seq(room) + 1
+    room.__dict__["_seq_now"] = seq
+    return seq
+
+
 def _next_seq(room: Room) -> int:
-    # The caller holds the room row locked (services.room_lock), so room.seq is current and no
-    # other transaction can take the same number.
-    room.seq += 1
-    Room.objects.filter(pk=room.pk).update(seq=room.seq)
-    return room.seq
+    # The caller holds the room row locked (services.room_lock), so no other transaction can
+    # take the same number.
+    seq = take_seq(room)
+    room.event_seq = seq
+    Room.objects.filter(pk=room.pk).update(event_seq=seq)
+    return seq
 
 
 def _deliveries(
@@ -186,8 +214,12 @@ def emit(
     audience: Audience,
     position_ids: list[int] | None = None,
     facilitator_payload: dict[str, Any] | None = None,
+    seq: int | None = None,
 ) -> int:
     """Record an event for `room` and deliver it after commit. Returns its sequence number.
+
+    `seq`, when given, is a number from take_seq() that the caller has written on the changed
+    row itself (a draft save); otherwise the room's counter (Room.event_seq) takes the next one.
 
     Must run inside the service's transaction, with `room` read by services.room_lock.
     `position_ids` (the scenario's positions) is needed for team audiences so that the other
@@ -195,7 +227,10 @@ def emit(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.emit must be called inside a transaction")
-    seq = _next_seq(room)
+    if seq is None:
+        seq = _next_seq(room)
+    elif seq != room.__dict__.get("_seq_now"):
+        raise RuntimeError("events.emit(seq=...) takes the number from events.take_seq")
     event = {"type": event_type, "seq": seq, **payload}
     facilitator_event = (
         None
@@ -251,10 +286,32 @@ async def _send_all(sends: list[tuple[str, dict[str, Any]]]) -> None:
         return
     try:
         async with asyncio.timeout(BROADCAST_TIMEOUT_SECONDS):
-            for group, message in sends:
-                await layer.group_send(group, message)
+            many = getattr(layer, "group_send_many", None)  # config/channel_layers.py
+            if many is not None:  # one Redis round trip for all of this event's messages
+                await many(_serialised(sends))
+                return
+            # Started together, in order: the pub/sub layer publishes under a FIFO lock, so all
+            # of this event's messages are queued before anything a consumer sends afterwards
+            # (a typing relay cannot overtake the draft.updated it follows).
+            await asyncio.gather(
+                *(layer.group_send(group, message) for group, message in _serialised(sends))
+            )
     except Exception as exc:
         _report_failure(exc, sends)
+
+
+def _serialised(sends: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each group message also carries its event as the JSON text the client receives, encoded
+    once here instead of once per recipient in RoomConsumer.room_event."""
+    texts: dict[int, str] = {}
+    out = []
+    for group, message in sends:
+        event = message["event"]
+        text = texts.get(id(event))
+        if text is None:
+            text = texts[id(event)] = json.dumps(event, separators=(",", ":"))
+        out.append((group, {**message, "text": text}))
+    return out
 
 
 _failures = {"count": 0, "reported_at": -1e9}

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.utils.translation import gettext_lazy as _
 
 
@@ -79,6 +79,14 @@ class AssignmentMethod(models.TextChoices):
     CHOICE = "choice", _("Members choose, up to a cap per position")
 
 
+class RoomQuerySet(models.QuerySet):
+    def with_seq(self) -> "RoomQuerySet":
+        """Annotate the drafts' highest sequence number, so that Room.seq needs no query of its
+        own (same statement, same snapshot as the room row)."""
+        latest = Draft.objects.filter(room=models.OuterRef("pk")).order_by("-seq").values("seq")
+        return self.annotate(draft_seq=Coalesce(models.Subquery(latest[:1]), 0))
+
+
 class Room(models.Model):
     scenario = models.ForeignKey(Scenario, on_delete=models.PROTECT, related_name="rooms")
     # A solo room (one learner, no account) has no owner; every other room has one.
@@ -99,8 +107,10 @@ class Room(models.Model):
     title = models.CharField(max_length=120)
     code = models.CharField(max_length=8, db_index=True)
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.LOBBY)
-    # The room's event sequence number: every event carries the next one (debate.events).
-    seq = models.BigIntegerField(default=0)
+    # The sequence number of the room's last event that is not a draft save. A draft save stores
+    # its number on the draft row (Draft.seq), so a save is one row write; the room's sequence
+    # number is the greater of the two: Room.seq (debate.events, docs/architecture.md).
+    event_seq = models.BigIntegerField(default=0)
     # Co-facilitators: the same powers as the owner.
     cofacilitators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="cofacilitated_rooms"
@@ -135,6 +145,8 @@ class Room(models.Model):
     # Set when the room was closed by the retention job (debate.services.rooms_archive_stale).
     archived_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RoomQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -155,6 +167,21 @@ class Room(models.Model):
     @property
     def is_open(self) -> bool:
         return self.phase != Phase.CLOSED
+
+    @property
+    def seq(self) -> int:
+        """The room's sequence number: the last one any of its events carried. Uses the value
+        annotated by RoomQuerySet.with_seq() when there is one, else one query (an index lookup).
+        Read it after the data it must cover is locked or before the data it stamps is read."""
+        draft_seq = self.__dict__.get("draft_seq")
+        if draft_seq is None:
+            draft_seq = (
+                Draft.objects.filter(room_id=self.pk)
+                .order_by("-seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+        return max(self.event_seq, draft_seq or 0)
 
 
 class Member(models.Model):
@@ -233,11 +260,15 @@ class Draft(models.Model):
     last_editor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The sequence number of the room event (draft.updated) that carried this version: written
+    # in the same statement as the text, so a save is one row write (Room.seq).
+    seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["position__order", "kind", "slot", "created_at"]
+        indexes = [models.Index(fields=["room", "seq"], name="draft_room_seq")]
         constraints = [
             models.UniqueConstraint(
                 fields=["author", "position", "round", "kind", "slot"], name="draft_slot_unique"

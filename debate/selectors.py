@@ -296,7 +296,7 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     after it (seq greater) is newer than or equal to what the snapshot holds; events carry
     versions, so applying one twice is harmless.
     """
-    room = Room.objects.select_related("scenario", "owner").get(pk=viewer.room.pk)
+    room = Room.objects.with_seq().select_related("scenario", "owner").get(pk=viewer.room.pk)
     scenario = room.scenario
     now = timezone.now()
     positions = list(scenario.positions.all())

@@ -424,6 +424,14 @@ def member_connected(*, room_id: int, member_id: int) -> None:
     died without closing them: it restarts at one instead of growing for ever."""
     now = timezone.now()
     stale = now - _presence_window()
+    # Already online (another tab, or a reconnect before the old socket's disconnect was
+    # recorded): count the socket without the room lock and without an event. One statement; the
+    # condition is checked on the locked member row, so a concurrent last disconnect makes it fail
+    # and the locked path below announces the member again.
+    if Member.objects.filter(
+        pk=member_id, room_id=room_id, open_sockets__gt=0, last_seen__gte=stale
+    ).update(open_sockets=F("open_sockets") + 1, last_seen=now):
+        return
     with transaction.atomic():
         room = room_lock(room_id=room_id)
         updated = Member.objects.filter(pk=member_id, room=room).update(
@@ -608,10 +616,19 @@ def draft_save(
         draft.text = text
         draft.last_client_id = client_id
         draft.last_editor = actor if member is None and actor.is_authenticated else None
+        # The event's sequence number is written with the text: one row write per save.
+        draft.seq = events.take_seq(room)
         if draft.pk:
             draft.version += 1
             draft.save(
-                update_fields=["text", "version", "last_client_id", "last_editor", "updated_at"]
+                update_fields=[
+                    "text",
+                    "version",
+                    "last_client_id",
+                    "last_editor",
+                    "seq",
+                    "updated_at",
+                ]
             )
         else:
             draft.version = 1
@@ -630,6 +647,7 @@ def draft_save(
             events.DRAFT_UPDATED,
             {"draft": selectors.draft_payload(draft)},
             audience=audience,
+            seq=draft.seq,
         )
     return SaveResult(id=draft.pk, version=draft.version, duplicate=False, seq=seq)
 
@@ -666,7 +684,9 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
     draft = Draft.objects.filter(
         author=member, position_id=writing_for, round=room.round, kind=kind, slot=slot
     ).first()
-    if draft is None:
+    if draft is not None:
+        draft.author = member  # already read: no second query for it
+    else:
         draft = Draft(
             room=room,
             author=member,

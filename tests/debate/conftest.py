@@ -103,7 +103,7 @@ def db_state() -> dict[str, Any]:
     closing time of each room, every member's team, every draft and recommendation."""
     return {
         "rooms": sorted(
-            Room.objects.values_list("pk", "phase", "seq", "closed_at", "code", "title")
+            Room.objects.values_list("pk", "phase", "event_seq", "closed_at", "code", "title")
         ),
         "members": sorted(
             Member.objects.values_list("pk", "room_id", "display_name", "position_id")

@@ -61,7 +61,7 @@ def by_type(messages) -> list[dict[str, Any]]:
 
 
 async def read_seq(room: Room) -> int:
-    return (await call(Room.objects.get, pk=room.pk)).seq
+    return (await call(Room.objects.with_seq().get, pk=room.pk)).seq
 
 
 async def state() -> dict[str, Any]:

@@ -90,7 +90,7 @@ def refused(exc_type, fn: Callable[..., Any], /, *args, err_code: str | None = N
 
 
 def seq_of(room: Room) -> int:
-    return Room.objects.values_list("seq", flat=True).get(pk=room.pk)
+    return Room.objects.get(pk=room.pk).seq
 
 
 def fresh(room: Room) -> Room:

@@ -64,7 +64,7 @@ def drafts_by_text(snapshot) -> set[str]:
 
 
 async def read_seq(room: Room) -> int:
-    return (await call(Room.objects.get, pk=room.pk)).seq
+    return (await call(Room.objects.with_seq().get, pk=room.pk)).seq
 
 
 # --- live drafts: audience ------------------------------------------------------------------

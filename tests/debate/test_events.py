@@ -164,7 +164,7 @@ def test_each_broadcast_happens_after_its_data_is_visible_to_other_connections(
 async def test_every_event_carries_the_next_sequence_number(teams):
     room, fac = teams.room, teams.facilitator
     async with team_sockets(teams, "Ana", "Cy") as s:
-        start = (await call(Room.objects.get, pk=room.pk)).seq
+        start = (await call(Room.objects.with_seq().get, pk=room.pk)).seq
 
         def activity():
             join(room, "Eve")  # member.joined (+ Eve is placed: the room has teams)
@@ -183,7 +183,7 @@ async def test_every_event_carries_the_next_sequence_number(teams):
             advance(room, fac, "closed")
 
         await call(activity)
-        end = (await call(Room.objects.get, pk=room.pk)).seq
+        end = (await call(Room.objects.with_seq().get, pk=room.pk)).seq
         assert end - start == 10
         received = await drain_all(*s.values(), expect=10)
     expected = list(range(start + 1, end + 1))

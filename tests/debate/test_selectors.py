@@ -25,7 +25,7 @@ def filled_room(scenario, facilitator, *, members: int, drafts_each: int):
     """A room in drafting with `members` members spread over the positions, each with
     `drafts_each` drafts, and a recommendation. Written directly: this is setup, not the test."""
     room = services.room_create(owner=facilitator, scenario=scenario, title=f"{members} members")
-    Room.objects.filter(pk=room.pk).update(phase=Phase.DRAFTING, seq=members)
+    Room.objects.filter(pk=room.pk).update(phase=Phase.DRAFTING, event_seq=members)
     positions = list(scenario.positions.all())
     created = Member.objects.bulk_create(
         Member(room=room, display_name=f"Member {i}", position=positions[i % len(positions)])

@@ -1,0 +1,343 @@
+"""The hot path (issue 8): one row write per save, sequence numbers off the room row, group events
+that never wait for the database thread, the database executor. Speed is measured in bench/;
+these tests check the behaviour the speed-ups must keep."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from debate import dbthreads, events, selectors, services
+from debate.models import Draft, Member, Room
+from tests.conftest import join
+from tests.debate.conftest import (
+    _anonymous,
+    call,
+    db_state,
+    drain_all,
+    member_draft,
+    team_sockets,
+)
+
+socket_test = pytest.mark.django_db(transaction=True)
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def writes(ctx: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(WRITES)]
+
+
+def is_savepoint(sql: str) -> bool:  # the test's own transaction, not the service's work
+    return sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+
+
+def save(teams, name: str, text: str, *, base_version: int, client_id: str, slot: int = 1):
+    return services.draft_save(
+        room_id=teams.room.pk,
+        actor=_anonymous(),
+        member_id=teams.members[name].pk,
+        client_id=client_id,
+        text=text,
+        base_version=base_version,
+        kind="argument",
+        slot=slot,
+    )
+
+
+# --- one write per save ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_new_slot_is_exactly_one_write_statement(drafting):
+    with CaptureQueriesContext(connection) as ctx:
+        result = save(drafting, "Ana", "Weights cannot be recalled", base_version=0, client_id="a1")
+    assert len(writes(ctx)) == 1
+    assert writes(ctx)[0].lstrip().upper().startswith("INSERT")
+    assert "debate_room" not in writes(ctx)[0]
+    assert Draft.objects.get(pk=result.id).seq == result.seq
+
+
+@pytest.mark.django_db
+def test_an_edit_is_exactly_one_write_statement_and_few_reads(drafting):
+    first = save(drafting, "Ana", "Weights cannot be recalled", base_version=0, client_id="a1")
+    with CaptureQueriesContext(connection) as ctx:
+        second = save(
+            drafting, "Ana", "Weights cannot be recalled.", base_version=1, client_id="a2"
+        )
+    assert [w.split()[0].upper() for w in writes(ctx)] == ["UPDATE"]
+    assert '"debate_draft"' in writes(ctx)[0]
+    # room lock, member, draft, the drafts' latest seq, the team's positions, the update
+    statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
+    assert len(statements) <= 6, statements
+    assert second.seq == first.seq + 1
+    stored = Room.objects.get(pk=drafting.room.pk)
+    assert stored.seq == second.seq > stored.event_seq  # the room row was not written
+
+
+@pytest.mark.django_db
+def test_a_resend_and_a_no_op_write_nothing_and_take_no_number(drafting):
+    first = save(drafting, "Ana", "Weights cannot be recalled", base_version=0, client_id="a1")
+    before = db_state()
+    seq = Room.objects.get(pk=drafting.room.pk).seq
+    with CaptureQueriesContext(connection) as ctx:
+        again = save(drafting, "Ana", "Weights cannot be recalled", base_version=0, client_id="a1")
+        same = save(drafting, "Ana", "Weights cannot be recalled", base_version=1, client_id="a9")
+    assert writes(ctx) == []
+    assert (again.duplicate, again.seq, same.duplicate, same.seq) == (True, None, True, None)
+    assert again.id == first.id
+    assert Room.objects.get(pk=drafting.room.pk).seq == seq
+    assert db_state() == before
+
+
+@pytest.mark.django_db
+def test_a_stale_version_writes_nothing_and_takes_no_number(drafting):
+    save(drafting, "Ana", "one", base_version=0, client_id="a1")
+    save(drafting, "Ana", "two", base_version=1, client_id="a2")
+    before, seq = db_state(), Room.objects.get(pk=drafting.room.pk).seq
+    with pytest.raises(services.Conflict), CaptureQueriesContext(connection) as ctx:
+        save(drafting, "Ana", "stale", base_version=1, client_id="a3")
+    assert writes(ctx) == []
+    assert (db_state(), Room.objects.get(pk=drafting.room.pk).seq) == (before, seq)
+
+
+@pytest.mark.django_db
+def test_sequence_numbers_stay_consecutive_across_saves_and_room_events(drafting):
+    room, fac = drafting.room, drafting.facilitator
+    start = Room.objects.get(pk=room.pk).seq
+    a = save(drafting, "Ana", "one", base_version=0, client_id="a1").seq
+    services.announcement_set(room_id=room.pk, actor=fac, text="Ten minutes left")  # room row
+    c = save(drafting, "Cy", "two", base_version=0, client_id="c1").seq
+    d = save(drafting, "Ana", "three", base_version=1, client_id="a2").seq
+    services.member_mute(
+        room_id=room.pk, actor=fac, member_id=drafting.members["Dee"].pk, muted=True
+    )
+    stored = Room.objects.get(pk=room.pk)
+    assert [a, c, d] == [start + 1, start + 3, start + 4]
+    assert stored.event_seq == start + 5  # the mute; the announcement took start + 2
+    assert stored.seq == start + 5
+    assert Room.objects.with_seq().get(pk=room.pk).seq == start + 5
+    viewer = selectors.viewer_for(room_id=room.pk, user=fac, member_id=None)
+    assert selectors.room_snapshot(viewer=viewer)["seq"] == start + 5
+    e = save(drafting, "Cy", "four", base_version=1, client_id="c2").seq
+    assert e == start + 6 == Room.objects.get(pk=room.pk).seq
+
+
+@pytest.mark.django_db
+def test_a_second_socket_of_an_online_member_takes_no_lock_and_no_number(teams):
+    ana = teams.members["Ana"]
+    services.member_connected(room_id=teams.room.pk, member_id=ana.pk)
+    seq = Room.objects.get(pk=teams.room.pk).seq
+    with CaptureQueriesContext(connection) as ctx:
+        services.member_connected(room_id=teams.room.pk, member_id=ana.pk)
+    statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
+    assert len(statements) == 1, statements  # one UPDATE, no room lock, no event
+    assert Room.objects.get(pk=teams.room.pk).seq == seq
+    assert Member.objects.get(pk=ana.pk).open_sockets == 2
+    services.member_disconnected(room_id=teams.room.pk, member_id=ana.pk)
+    services.member_disconnected(room_id=teams.room.pk, member_id=ana.pk)
+    assert Room.objects.get(pk=teams.room.pk).seq == seq + 1  # offline, once
+    services.member_connected(room_id=teams.room.pk, member_id=ana.pk)
+    assert Room.objects.get(pk=teams.room.pk).seq == seq + 2  # online again: announced
+
+
+@pytest.mark.django_db
+def test_emit_refuses_a_number_it_did_not_hand_out(drafting):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        room = services.room_lock(room_id=drafting.room.pk)
+        events.emit(room, events.TICK, {}, audience=events.Audience.room(), seq=room.seq + 7)
+
+
+# --- deliveries never wait for the database thread -------------------------------------------
+
+
+@socket_test
+async def test_group_events_are_delivered_while_the_database_thread_is_busy(drafting):
+    """asgiref's single thread is held by a blocked call; a broadcast still reaches every socket
+    (Channels' own dispatch would queue each delivery behind it)."""
+    release, held = threading.Event(), threading.Event()
+
+    def hold_the_thread() -> None:
+        held.set()
+        release.wait(10)
+
+    async with team_sockets(drafting, "Ana", "Cy") as s:
+        blocker = asyncio.ensure_future(sync_to_async(hold_the_thread)())
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, held.wait, 5)
+            event = {"type": events.TICK, "seq": 999}
+            await get_channel_layer().group_send(
+                events.group_room(drafting.room.pk),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": event},
+            )
+            received = [await sock.recv(timeout=2) for sock in s.values()]
+        finally:
+            release.set()
+            await blocker
+    assert received == [event, event, event]
+
+
+@socket_test
+async def test_deliveries_skip_the_connection_cleanup_but_socket_messages_keep_it(
+    drafting, monkeypatch
+):
+    import channels.consumer
+
+    cleanups: list[str] = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted() -> None:
+        cleanups.append("cleanup")
+        await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    async with team_sockets(drafting, "Ana", "Ben", "Cy") as s:
+        cleanups.clear()
+        result = await call(member_draft, drafting, "Ana", "Published weights cannot be recalled")
+        for sock in s.values():  # draft.updated or a tick: a delivery to each of the four
+            assert (await sock.recv())["seq"] == result.seq
+        assert cleanups == []
+        await s["Cy"].send({"type": "ping"})
+        assert (await s["Cy"].recv())["type"] == "pong"
+        assert cleanups == ["cleanup"]  # a handler that may use the database still gets it
+
+
+# --- the database executor ------------------------------------------------------------------
+
+
+@socket_test
+async def test_the_executor_runs_each_call_on_its_threads_and_closes_connections(
+    drafting, settings, monkeypatch
+):
+    import channels.db
+
+    settings.DB_THREADS = 2
+    closes: list[str] = []
+    original = channels.db.close_old_connections
+
+    def counted(**kwargs) -> None:
+        closes.append(threading.current_thread().name)
+        original(**kwargs)
+
+    monkeypatch.setattr(channels.db, "close_old_connections", counted)
+
+    def where() -> str:
+        Room.objects.filter(pk=drafting.room.pk).exists()  # uses the thread's connection
+        return threading.current_thread().name
+
+    name = await dbthreads.database_sync_to_async(where)()
+    assert name.startswith("quorum-db")
+    assert closes == [name, name]  # before and after the call
+    settings.DB_THREADS = 0
+    assert dbthreads.executor() is None
+
+
+def _needs_postgresql() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions on separate connections need PostgreSQL")
+
+
+@socket_test
+async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting, settings):
+    """Saves of one room from many threads at once (PostgreSQL): each is one transaction, every
+    number is taken once, in commit order, and every connection goes back to the pool."""
+    _needs_postgresql()
+    settings.DB_THREADS = max(2, settings.DB_THREADS)
+    room = drafting.room
+    extra = [await call(join, room, f"Member {i}") for i in range(8)]
+    await call(
+        lambda: Member.objects.filter(pk__in=[m.pk for m in extra]).update(
+            position=drafting.pos("open-weights")
+        )
+    )
+    start = await call(lambda: Room.objects.get(pk=room.pk).seq)
+    pool = getattr(connection, "pool", None)
+    out_before = _checked_out(pool)
+
+    def one(member_id: int, n: int):
+        return services.draft_save(
+            room_id=room.pk,
+            actor=_anonymous(),
+            member_id=member_id,
+            client_id=f"c{n}",
+            text=f"argument {n}",
+            base_version=0,
+            kind="argument",
+            slot=1,
+        )
+
+    results = await asyncio.gather(
+        *(dbthreads.database_sync_to_async(one)(m.pk, n) for n, m in enumerate(extra))
+    )
+    assert sorted(r.seq for r in results) == list(range(start + 1, start + 9))
+    stored = await call(
+        lambda: sorted(Draft.objects.filter(room=room).values_list("seq", flat=True))
+    )
+    assert stored[-8:] == list(range(start + 1, start + 9))
+    assert await call(lambda: Room.objects.get(pk=room.pk).seq) == start + 8
+    # every executor thread gave its connection back: no more connections are out of the pool
+    # than before the saves (the test's own threads keep theirs). The pool is the process's:
+    # sockets of earlier tests may still be finishing their disconnects, so allow them a moment.
+    for _ in range(60):
+        if _checked_out(pool) <= out_before:
+            break
+        await asyncio.sleep(0.05)
+    assert _checked_out(pool) <= out_before, pool.get_stats() if pool else None
+
+
+def _checked_out(pool) -> int:
+    if pool is None:
+        return 0
+    stats = pool.get_stats()
+    return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+
+
+@socket_test
+async def test_a_socket_save_is_acknowledged_after_commit_and_delivered_once(drafting):
+    async with team_sockets(drafting, "Ana", "Ben") as s:
+        await s["Ana"].send(
+            {
+                "type": "draft.save",
+                "client_id": "ana-1",
+                "kind": "argument",
+                "slot": 1,
+                "text": "A model this strong cannot be recalled",
+                "base_version": 0,
+            }
+        )
+        ana, ben, fac = await drain_all(*s.values(), expect=[2, 1, 1])
+    (ack,) = [m for m in ana if m["type"] == "ack"]
+    stored = await call(Draft.objects.get, pk=ack["id"])
+    assert (stored.seq, stored.version, ack["duplicate"]) == (ack["seq"], 1, False)
+    for received in (ana, ben, fac):
+        assert [m["seq"] for m in received if m["type"] == "draft.updated"] == [ack["seq"]]
+
+
+@socket_test
+async def test_sync_at_the_current_number_builds_no_snapshot(drafting, monkeypatch):
+    """A reconnecting page that missed nothing gets `synced` from one read of the room's number;
+    one that is behind still gets the whole snapshot."""
+    from debate import consumers
+
+    async with team_sockets(drafting, "Ana", facilitator=False) as s:
+        result = await call(member_draft, drafting, "Ana", "Weights cannot be recalled")
+        await s["Ana"].drain(0.3)
+
+        def no_snapshot(**kwargs):
+            raise AssertionError("a snapshot was built")
+
+        monkeypatch.setattr(consumers.selectors, "room_snapshot", no_snapshot)
+        await s["Ana"].send({"type": "sync", "last_seq": result.seq})
+        assert await s["Ana"].recv() == {"type": "synced", "seq": result.seq}
+        monkeypatch.undo()
+        await s["Ana"].send({"type": "sync", "last_seq": result.seq - 1})
+        snapshot = await s["Ana"].recv()
+        assert (snapshot["type"], snapshot["seq"]) == ("snapshot", result.seq)
+        assert "_position_id" not in snapshot
