@@ -201,7 +201,8 @@ def position_payload(position: Position) -> dict[str, Any]:
     }
 
 
-def draft_payload(draft: Draft) -> dict[str, Any]:
+def draft_payload(draft: Draft, *, citations: list[int] | None = None) -> dict[str, Any]:
+    """`citations`: the cited card ids when the caller has them (no query); else they are read."""
     return {
         "id": draft.pk,
         "position_id": draft.position_id,
@@ -215,7 +216,9 @@ def draft_payload(draft: Draft) -> dict[str, Any]:
         "round": draft.round,
         "hidden": draft.hidden,
         "needs_source": draft.needs_source,
-        "citations": sorted(c.pk for c in draft.citations.all()),
+        "citations": sorted(citations)
+        if citations is not None
+        else sorted(c.pk for c in draft.citations.all()),
     }
 
 

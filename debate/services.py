@@ -597,8 +597,11 @@ def draft_save(
             member = None
         if draft.pk and draft.last_client_id == client_id:
             return SaveResult(id=draft.pk, version=draft.version, duplicate=True, seq=None)
-        cards = None if citation_ids is None else _cards_in_room(room, citation_ids)
         current_cited = _cited_ids(draft)
+        # Cards are looked up (inside the room's scenario) only when the list changes: a client
+        # sends its citations with every save, and most saves are typing.
+        changed = citation_ids is not None and citation_ids != current_cited
+        cards = _cards_in_room(room, citation_ids) if changed else None
         current_version = draft.version if draft.pk else 0
         if base_version != current_version:
             raise Conflict(
@@ -609,7 +612,7 @@ def draft_save(
                     "version": current_version,
                 },
             )
-        same_citations = cards is None or [c.pk for c in cards] == current_cited
+        same_citations = cards is None
         if draft.pk and draft.text == text and same_citations:
             # Nothing to change: acknowledge at the current version without a write.
             return SaveResult(id=draft.pk, version=draft.version, duplicate=True, seq=None)
@@ -645,7 +648,11 @@ def draft_save(
         seq = events.emit(
             room,
             events.DRAFT_UPDATED,
-            {"draft": selectors.draft_payload(draft)},
+            {
+                "draft": selectors.draft_payload(
+                    draft, citations=current_cited if cards is None else [c.pk for c in cards]
+                )
+            },
             audience=audience,
             seq=draft.seq,
         )

@@ -72,9 +72,10 @@ def test_an_edit_is_exactly_one_write_statement_and_few_reads(drafting):
         )
     assert [w.split()[0].upper() for w in writes(ctx)] == ["UPDATE"]
     assert '"debate_draft"' in writes(ctx)[0]
-    # room lock, member, draft, the drafts' latest seq, the team's positions, the update
+    # room lock, member, draft, the draft's cited cards (unchanged: no card lookup), the drafts'
+    # latest seq, the update, the team's positions
     statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
-    assert len(statements) <= 6, statements
+    assert len(statements) <= 7, statements
     assert second.seq == first.seq + 1
     stored = Room.objects.get(pk=drafting.room.pk)
     assert stored.seq == second.seq > stored.event_seq  # the room row was not written

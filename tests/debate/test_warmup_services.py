@@ -24,7 +24,7 @@ def submit(room, member, answers, client_id="try-1"):
 def state():
     return db_state() | {
         "attempts": sorted(WarmupAttempt.objects.values_list("pk", "member_id", "score")),
-        "seqs": sorted(Room.objects.values_list("pk", "seq")),
+        "seqs": sorted((r.pk, r.seq) for r in Room.objects.with_seq()),
     }
 
 
