@@ -5,7 +5,10 @@ Adding a page or a message type means adding one row here: `test_every_url_is_in
 `test_every_message_type_is_in_the_table` fail until it is.
 
 Roles (tests/security/conftest.py): anonymous, a member of another room, a member, a muted member,
-a removed member, the facilitator of another room, the room's facilitator, a co-facilitator.
+a removed member, the facilitator of another room, the room's facilitator, a co-facilitator; then
+a chair member, a solo learner, another solo learner, a co-owner of the room's class and a student
+of that class (a row of eight outcomes gives these the outcome of the role they behave like there,
+DERIVED_ROLES, unless `more` names them).
 """
 
 from __future__ import annotations
@@ -17,12 +20,20 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from debate import protocol
+from debate import protocol, services
 from debate.models import Draft, Phase
 from tests.conftest import Socket
-from tests.security.conftest import ROLES, World, full_state, state_diff, world_with_drafts
+from tests.security.conftest import (
+    DERIVED_ROLES,
+    ROLES,
+    World,
+    _complete_recommendation,
+    full_state,
+    state_diff,
+    world_with_drafts,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,9 +51,19 @@ class Page:
     outcomes: tuple[str, ...]
     data: Callable[[World], dict[str, Any]] | None = None
     writes_when_allowed: bool = False  # an allowed request creates something
+    more: dict[str, str] | None = None  # outcomes of the later roles, where not derived
+    prepare: Callable[[World], None] | None = None  # staged before the request
 
     def expected(self, role: str) -> str:
-        return self.outcomes[ROLES.index(role)]
+        return _expected(self.outcomes, self.more, role)
+
+
+def _expected(outcomes: tuple[str, ...], more: dict[str, str] | None, role: str) -> str:
+    if more and role in more:
+        return more[role]
+    if ROLES.index(role) < len(outcomes):
+        return outcomes[ROLES.index(role)]
+    return outcomes[ROLES.index(DERIVED_ROLES[role])]
 
 
 def _room_url(name: str) -> Callable[[World], str]:
@@ -98,6 +119,211 @@ PAGES: dict[str, Page] = {
     ),
 }  # fmt: skip
 
+STUDENT_JOIN = "302>classroom:student_join"
+ALLOWED = ("200", "302>debate:room_present")
+# Redirects that refuse (to sign in, join, or start elsewhere); any other redirect is a success.
+REFUSED_REDIRECTS = {LOGIN, JOIN, HOME, "302>admin:login", STUDENT_JOIN, "302>debate:solo_resume"}
+
+
+def _class_url(name: str, *more: Callable[[World], Any]) -> Callable[[World], str]:
+    return lambda w: reverse(name, args=[w.classgroup.pk, *(f(w) for f in more)])
+
+
+def _student(w: World) -> int:
+    return w.student.pk
+
+
+def _custom_scenario(w: World) -> None:
+    w.extra["scenario"] = services.scenario_copy(actor=w.owner, scenario_id=w.room.scenario_id)
+
+
+def _finalize(w: World) -> None:
+    _complete_recommendation(w)
+    rec = services.recommendation_finalize(room_id=w.room.pk, actor=w.owner)
+    w.extra["share_token"] = rec.share_token
+
+
+def _solo_url(name: str) -> Callable[[World], str]:
+    return lambda w: reverse(name, args=[w.solo_room.pk])
+
+
+RECOMMENDATION_PHASE = Phase.RECOMMENDATION.value
+USERS_ONLY = (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "200", "200", "200")
+CLASS_OWNERS = (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "200", "404")
+ROOM_RUNNERS = (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "200", "200")
+NOBODY_ELSE = {"solo": "404", "other_solo": "404", "student": "404"}
+
+# Issues 5 (record, share link), 6 (solo, briefing, scenarios) and 7 (classes, students, reports).
+#        anonymous other_member member muted removed other_fac facilitator cofac (+ `more`)
+PAGES.update({
+    "debate:room_export_json": Page(
+        "GET", _room_url("debate:room_export_json"), LOBBY,
+        ("404", "404", "404", "404", "403", "404", "200", "200"),
+    ),
+    "debate:room_export_json@closed": Page(
+        "GET", _room_url("debate:room_export_json"), CLOSED,
+        ("404", "404", "200", "200", "403", "404", "200", "200"),
+    ),
+    "debate:room_record": Page(
+        "GET", _room_url("debate:room_record"), LOBBY,
+        ("404", "404", "404", "404", "403", "404", "200", "200"),
+    ),
+    "debate:room_record@closed": Page(
+        "GET", _room_url("debate:room_record"), CLOSED,
+        ("404", "404", "200", "200", "403", "404", "200", "200"),
+    ),
+    # The solo learner reads their own record at any step; nobody else does.
+    "debate:room_record@solo": Page(
+        "GET", _solo_url("debate:room_record"), LOBBY,
+        ("404",) * 8, more={"solo": "200", "class_coowner": "404"},
+    ),
+    "debate:room_export_md@solo": Page(
+        "GET", _solo_url("debate:room_export_md"), LOBBY,
+        ("404",) * 8, more={"solo": "200", "class_coowner": "404"},
+    ),
+    "debate:room@solo": Page(
+        "GET", _solo_url("debate:room"), LOBBY,
+        ("302>debate:solo_resume",) * 8,
+        more={"solo": "200", "other_solo": "302>debate:solo_resume",
+              "class_coowner": "302>debate:solo_resume"},
+    ),
+    # The share link: anyone with the token, no login; a wrong token opens nothing.
+    "debate:record_shared": Page(
+        "GET", lambda w: reverse("debate:record_shared", args=[w.extra["share_token"]]),
+        RECOMMENDATION_PHASE, ANYONE, prepare=_finalize,
+    ),
+    "debate:record_shared@wrong-token": Page(
+        "GET", lambda w: reverse("debate:record_shared", args=["x" * 32]),
+        RECOMMENDATION_PHASE, ("404",) * 8, prepare=_finalize,
+    ),
+    "debate:solo_start": Page(
+        "POST", lambda w: reverse("debate:solo_start"), LOBBY,
+        ("302>debate:room",) * 8,
+        data=lambda w: {"solo-scenario": w.room.scenario_id, "solo-display_name": "Ivy"},
+        writes_when_allowed=True,
+    ),
+    "debate:solo_resume": Page("GET", lambda w: reverse("debate:solo_resume"), LOBBY, ANYONE),
+    # The resume link is a bearer secret: whoever holds it enters (and nothing is written).
+    "debate:solo_resume_link": Page(
+        "GET", lambda w: reverse("debate:solo_resume_link", args=[w.solo_token]), LOBBY,
+        ("302>debate:room",) * 8,
+    ),
+    "debate:solo_resume_link@wrong-token": Page(
+        "GET", lambda w: reverse("debate:solo_resume_link", args=["x" * 32]), LOBBY,
+        ("404",) * 8,
+    ),
+    "debate:room_briefing": Page(
+        "GET", _room_url("debate:room_briefing"), LOBBY,
+        ("404", "404", "200", "200", "403", "404", "200", "200"),
+    ),
+    "debate:scenario_list": Page("GET", lambda w: reverse("debate:scenario_list"), LOBBY,
+                                 USERS_ONLY),
+    "debate:scenario_new": Page("GET", lambda w: reverse("debate:scenario_new"), LOBBY,
+                                USERS_ONLY),
+    "debate:scenario_briefing": Page(
+        "GET", lambda w: reverse("debate:scenario_briefing", args=[w.room.scenario_id]), LOBBY,
+        USERS_ONLY,
+    ),
+    # A facilitator's own scenario is private: others are told it does not exist.
+    "debate:scenario_briefing@custom": Page(
+        "GET", lambda w: reverse("debate:scenario_briefing", args=[w.extra["scenario"].pk]),
+        LOBBY, (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "200", "404"),
+        prepare=_custom_scenario,
+    ),
+    "debate:scenario_edit": Page(
+        "GET", lambda w: reverse("debate:scenario_edit", args=[w.extra["scenario"].pk]),
+        LOBBY, (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "200", "404"),
+        prepare=_custom_scenario,
+    ),
+    "debate:scenario_edit@post": Page(
+        "POST", lambda w: reverse("debate:scenario_edit", args=[w.extra["scenario"].pk]),
+        LOBBY, (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "400", "404"),
+        data=lambda w: {"title": "Taken over"}, prepare=_custom_scenario,
+    ),
+    "debate:scenario_copy": Page(
+        "POST", lambda w: reverse("debate:scenario_copy", args=[w.extra["scenario"].pk]),
+        LOBBY, (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "302>debate:scenario_edit", "404"),
+        prepare=_custom_scenario, writes_when_allowed=True,
+    ),
+    "classroom:classes": Page("GET", lambda w: reverse("classroom:classes"), LOBBY, USERS_ONLY),
+    "classroom:class_detail": Page(
+        "GET", _class_url("classroom:class_detail"), LOBBY, CLASS_OWNERS,
+        more={"class_coowner": "200"},
+    ),
+    "classroom:class_coowner_add": Page(
+        "POST", _class_url("classroom:class_coowner_add"), LOBBY,
+        (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "302>classroom:class_detail", "404"),
+        data=lambda w: {"username": "otherfac"}, writes_when_allowed=True,
+        more={"class_coowner": "302>classroom:class_detail"},
+    ),
+    "classroom:class_student_reset": Page(
+        "POST", _class_url("classroom:class_student_reset", _student), LOBBY,
+        CLASS_OWNERS, writes_when_allowed=True, more={"class_coowner": "200"},
+    ),
+    "classroom:class_student_remove": Page(
+        "GET", _class_url("classroom:class_student_remove", _student), LOBBY, CLASS_OWNERS,
+        more={"class_coowner": "200"},
+    ),
+    "classroom:class_student_remove@post": Page(
+        "POST", _class_url("classroom:class_student_remove", _student), LOBBY,
+        (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, "404", "302>classroom:class_detail", "404"),
+        writes_when_allowed=True, more={"class_coowner": "302>classroom:class_detail"},
+    ),
+    "classroom:class_report": Page(
+        "GET", _class_url("classroom:class_report"), LOBBY, CLASS_OWNERS,
+        more={"class_coowner": "200"},
+    ),
+    "classroom:class_report_csv": Page(
+        "GET", _class_url("classroom:class_report_csv"), LOBBY, CLASS_OWNERS,
+        more={"class_coowner": "200"},
+    ),
+    "classroom:class_export": Page(
+        "GET", _class_url("classroom:class_export"), LOBBY, CLASS_OWNERS,
+        more={"class_coowner": "200"},
+    ),
+    "classroom:class_delete": Page(
+        "GET", _class_url("classroom:class_delete"), LOBBY, CLASS_OWNERS,
+        more={"class_coowner": "200"},
+    ),
+    "classroom:room_report": Page("GET", _room_url("classroom:room_report"), LOBBY,
+                                  ROOM_RUNNERS),
+    "classroom:room_report_csv": Page("GET", _room_url("classroom:room_report_csv"), LOBBY,
+                                      ROOM_RUNNERS),
+    "classroom:room_delete": Page("GET", _room_url("classroom:room_delete"), LOBBY,
+                                  ROOM_RUNNERS),
+    "classroom:student_join": Page("GET", lambda w: reverse("classroom:student_join"), LOBBY,
+                                   ANYONE),
+    "classroom:student_join_code": Page(
+        "GET", lambda w: reverse("classroom:student_join_code", args=[w.classgroup.code]),
+        LOBBY, ANYONE,
+    ),
+    "classroom:student_home": Page(
+        "GET", _class_url("classroom:student_home"), LOBBY, (STUDENT_JOIN,) * 8,
+        more={"student": "200"},
+    ),
+    "classroom:student_room_enter": Page(
+        "POST", _class_url("classroom:student_room_enter", lambda w: w.room.pk), LOBBY,
+        ("404",) * 8, more={"student": "302>debate:room"}, writes_when_allowed=True,
+    ),
+    "classroom:student_account": Page(
+        "POST", _class_url("classroom:student_account"), LOBBY, ("404",) * 8,
+        data=lambda w: {"username": "eve.k", "password": "x-Unguessable-44"},
+        more={"student": "302>classroom:student_home"}, writes_when_allowed=True,
+    ),
+    "classroom:rejoin_pin": Page("GET", lambda w: reverse("classroom:rejoin_pin"), LOBBY,
+                                 ANYONE),
+    # GET only asks (a link preview must not sign anyone in).
+    "classroom:rejoin_link": Page(
+        "GET", lambda w: reverse("classroom:rejoin_link", args=[w.student_token]), LOBBY,
+        ANYONE,
+    ),
+    "classroom:rejoin_link@wrong-token": Page(
+        "GET", lambda w: reverse("classroom:rejoin_link", args=["x" * 32]), LOBBY, ("404",) * 8,
+    ),
+    "classroom:student_signin": Page("GET", lambda w: reverse("classroom:student_signin"),
+                                     LOBBY, ANYONE),
+})  # fmt: skip
+
 
 def _url_names(patterns, namespace: str = "") -> set[str]:
     names: set[str] = set()
@@ -127,7 +353,10 @@ def _outcome(response) -> str:
                 return f"302>{name}"
         if location.endswith("/present/"):
             return "302>debate:room_present"
-        return f"302>{location}"
+        try:
+            return f"302>{resolve(location).view_name}"
+        except Resolver404:
+            return f"302>{location}"
     return str(response.status_code)
 
 
@@ -136,6 +365,8 @@ def _outcome(response) -> str:
 def test_page(name, role, scenario):
     page = PAGES[name]
     world = world_with_drafts(scenario, page.phase)
+    if page.prepare:
+        page.prepare(world)
     client = world.client(role)
     before = full_state()
     if page.method == "GET":
@@ -144,7 +375,10 @@ def test_page(name, role, scenario):
         response = client.post(page.url(world), page.data(world) if page.data else {})
     assert _outcome(response) == page.expected(role), (name, role, response.status_code)
     after = full_state()
-    allowed = page.expected(role) in ("200", "302>debate:room_present")
+    outcome = page.expected(role)
+    allowed = outcome in ALLOWED or (
+        outcome.startswith("302>") and outcome not in REFUSED_REDIRECTS
+    )
     if allowed and page.writes_when_allowed:
         assert after != before, f"{name} as {role} was allowed but changed nothing"
     else:
@@ -171,9 +405,12 @@ class Message:
     outcomes: tuple[str, ...]
     writes: bool  # an allowed message changes the database
     assignment: str = "balanced"
+    more: dict[str, str] | None = None  # outcomes of the later roles, where not derived
+    prepare: Callable[[World], None] | None = None  # staged before connecting
+    solo: bool = False  # sent on the world's solo room's socket (not the group room's)
 
     def expected(self, role: str) -> str:
-        return self.outcomes[ROLES.index(role)]
+        return _expected(self.outcomes, self.more, role)
 
 
 def _ana_draft(w: World) -> Draft:
@@ -320,11 +557,14 @@ async def test_socket_message(kind, role, scenario):
     world = await sync_to_async(world_with_drafts)(
         scenario, spec.phase, assignment_method=spec.assignment
     )
+    if spec.prepare:
+        await sync_to_async(spec.prepare)(world)
     message = await sync_to_async(spec.build)(world)
     if kind == "draft.save" and role in ("facilitator", "cofacilitator"):
         message["base_version"] = 1  # a facilitator edits the member's draft at its version
     expected = spec.expected(role)
-    sock = Socket(world.room.pk, await sync_to_async(world.cookie)(role))
+    room = world.solo_room if spec.solo else world.room
+    sock = Socket(room.pk, await sync_to_async(world.cookie)(role))
     connected = await sock.connect()
     try:
         if expected.startswith("close:"):
