@@ -80,14 +80,6 @@ def _require_facilitator(room: Room, user: User) -> None:
         raise Forbidden(_("Only the room's facilitator can do that."))
 
 
-def _require_chair(room: Room, user: User, member_id: int | None) -> None:
-    """The facilitators chair a group room; the learner chairs their own solo room."""
-    if room.is_solo and member_id is not None:
-        _solo_member(room, member_id)
-        return
-    _require_facilitator(room, user)
-
-
 def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = False) -> str:
     if not isinstance(value, str):
         raise Invalid(_("%(field)s must be text.") % {"field": field}, field=field)
@@ -2127,6 +2119,12 @@ def chair_set(*, room_id: int, actor: User, member_id: Any, chair: Any) -> Membe
 
 
 def _require_chair(room: Room, actor: User, member_id: int | None) -> None:
+    """The facilitators and the members they made chairs edit a group room's recommendation;
+    the learner chairs their own solo room. (One definition: a second one, added with the
+    review, had shadowed the solo rule and refused solo learners their recommendation.)"""
+    if room.is_solo and member_id is not None:
+        _solo_member(room, member_id)
+        return
     if selectors.room_is_facilitator(room=room, user=actor):
         return
     if member_id is not None:
