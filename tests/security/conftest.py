@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.test import Client
-
-from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 
 from classroom import services as class_services
 from classroom.identity import member_remember, student_remember
