@@ -28,7 +28,7 @@ from tests.e2e.test_a11y import (  # noqa: E402
 
 REBUTTAL = '<img src="x" id="c-inj" onerror="window.__xss=1"> Audits can be faked'
 VOTE_REASON = '<b id="v-inj">middle</b> path'
-RATIONALE = '<script>window.__xss=2</script> Staged access keeps audits possible'
+RATIONALE = "<script>window.__xss=2</script> Staged access keeps audits possible"
 REVISIT = '<svg id="r-inj" onload="window.__xss=3"></svg> Unsafe fine-tunes appear'
 DISSENT = '<a id="d-inj" href="javascript:1">too slow</a>'
 NOTE = '<img src="x" id="n-inj" onerror="window.__xss=4"> Weights after review'
