@@ -3,16 +3,19 @@ request must leave untouched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
-from classroom.identity import member_remember
+from classroom import services as class_services
+from classroom.identity import member_remember, student_remember
 from debate import services
 from debate.models import Member, Phase, Position, Room
 from tests.conftest import member_cookie, user_cookie
@@ -28,7 +31,22 @@ ROLES = (
     "other_facilitator",  # the facilitator of another room
     "facilitator",  # the room's owner
     "cofacilitator",
+    # Added with issues 5, 6 and 7. A row that lists only the first eight outcomes gets these
+    # from DERIVED_ROLES (the role each one behaves like there) unless it names them.
+    "chair",  # a member of the room the facilitator made a chair of the recommendation
+    "solo",  # the learner of a solo room (the matrix's solo room)
+    "other_solo",  # the learner of another solo room
+    "class_coowner",  # a co-owner of the class the room belongs to
+    "student",  # a student of that class who has not entered the room
 )
+BASE_ROLES = ROLES[:8]
+DERIVED_ROLES = {
+    "chair": "member",
+    "solo": "other_member",
+    "other_solo": "other_member",
+    "class_coowner": "cofacilitator",
+    "student": "other_member",
+}
 FACILITATOR_ROLES = ("facilitator", "cofacilitator", "other_facilitator")
 PASSWORD = "x-Unguessable-42"
 
@@ -45,13 +63,31 @@ class World:
     other_facilitator: Any
     positions: dict[str, Position]
     members: dict[str, Member]  # role -> member of `room` (member, muted, removed), other_member
+    classgroup: Any = None
+    class_coowner: Any = None
+    student: Any = None
+    student_token: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # what a row's `prepare` staged
+    solo_room: Room | None = None
+    solo_token: str = ""
+    other_solo_room: Room | None = None
 
     def user_for(self, role: str):
         return {
             "facilitator": self.owner,
             "cofacilitator": self.cofacilitator,
             "other_facilitator": self.other_facilitator,
+            "class_coowner": self.class_coowner,
         }.get(role)
+
+    def _session(self, role: str, session) -> None:
+        member = self.member_for(role)
+        if member is not None:
+            member_remember(session=session, room_id=member.room_id, member_id=member.pk)
+        if role == "student":
+            student_remember(
+                session=session, classgroup_id=self.classgroup.pk, student_id=self.student.pk
+            )
 
     def member_for(self, role: str) -> Member | None:
         return self.members.get(role)
@@ -60,6 +96,11 @@ class World:
         user = self.user_for(role)
         if user is not None:
             return user_cookie(user)
+        if role == "student":
+            session = SessionStore()
+            self._session(role, session)
+            session.create()
+            return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
         member = self.member_for(role)
         return member_cookie(member) if member is not None else None
 
@@ -68,10 +109,9 @@ class World:
         user = self.user_for(role)
         if user is not None:
             client.force_login(user)
-        member = self.member_for(role)
-        if member is not None:
+        if self.member_for(role) is not None or role == "student":
             session = client.session
-            member_remember(session=session, room_id=member.room_id, member_id=member.pk)
+            self._session(role, session)
             session.save()
         return client
 
@@ -105,7 +145,16 @@ def build_world(scenario, *, assignment_method: str = "balanced") -> World:
     owner = users.create_user(username="owner", password=PASSWORD)
     cofac = users.create_user(username="cofac", password=PASSWORD)
     other_fac = users.create_user(username="otherfac", password=PASSWORD)
-    room = services.room_create(owner=owner, scenario=scenario, title="Period 3")
+    class_coowner = users.create_user(username="coowner", password=PASSWORD)
+    classgroup = class_services.classgroup_create(owner=owner, name="Civics 10B")
+    class_services.classgroup_coowner_add(
+        classgroup_id=classgroup.pk, actor=owner, username="coowner"
+    )
+    credentials = class_services.student_join(code=classgroup.code, display_name="Eve")
+    student = credentials.student
+    room = services.room_create(
+        owner=owner, scenario=scenario, title="Period 3", classgroup=classgroup
+    )
     other_room = services.room_create(owner=other_fac, scenario=scenario, title="Period 5")
     services.cofacilitator_add(room_id=room.pk, actor=owner, username="cofac")
     positions = {p.key: p for p in scenario.positions.all()}
@@ -127,6 +176,14 @@ def build_world(scenario, *, assignment_method: str = "balanced") -> World:
     members["target"] = Member.objects.create(
         room=room, display_name="Dee", position=positions["restricted"]
     )
+    # A member made a chair of the recommendation (on another team than Ana's).
+    members["chair"] = Member.objects.create(
+        room=room, display_name="Fay", position=positions["api-only"]
+    )
+    services.chair_set(room_id=room.pk, actor=owner, member_id=members["chair"].pk, chair=True)
+    solo = services.solo_start(scenario_id=scenario.pk, display_name="Gus")
+    other_solo = services.solo_start(scenario_id=scenario.pk, display_name="Hal")
+    members["solo"], members["other_solo"] = solo.member, other_solo.member
     services.member_mute(room_id=room.pk, actor=owner, member_id=members["muted"].pk, muted=True)
     services.member_remove(room_id=room.pk, actor=owner, member_id=members["removed"].pk)
     if assignment_method != "balanced":
@@ -144,6 +201,13 @@ def build_world(scenario, *, assignment_method: str = "balanced") -> World:
         other_facilitator=other_fac,
         positions=positions,
         members=members,
+        classgroup=classgroup,
+        class_coowner=class_coowner,
+        student=student,
+        student_token=credentials.token,
+        solo_room=solo.room,
+        solo_token=solo.token,
+        other_solo_room=other_solo.room,
     )
 
 
@@ -163,6 +227,17 @@ def world_with_drafts(scenario, phase: str, *, assignment_method: str = "balance
         kind="argument",
         slot=1,
     )
+    # Dee's argument, on another team: what review messages aim at.
+    services.draft_save(
+        room_id=world.room.pk,
+        actor=AnonymousUser(),
+        member_id=world.members["target"].pk,
+        client_id="dee-1",
+        text="Vetted access keeps audits possible.",
+        base_version=0,
+        kind="argument",
+        slot=1,
+    )
     world.advance_to(phase)
     return world
 
@@ -176,13 +251,23 @@ def full_state() -> dict[str, list[dict[str, Any]]]:
     """Every row of every table of the debate and classroom apps, the accounts and sessions'
     owners aside: what a refused request must not change (presence counters excepted)."""
     state: dict[str, list[dict[str, Any]]] = {}
-    for model in [*apps.get_app_config("debate").get_models(), get_user_model()]:
+    models = [
+        *apps.get_app_config("debate").get_models(),
+        *apps.get_app_config("classroom").get_models(),
+        get_user_model(),
+    ]
+    for model in models:
         rows = []
         for row in model.objects.order_by("pk").values():
             rows.append({k: v for k, v in row.items() if k not in VOLATILE_FIELDS})
         state[model._meta.label] = rows
     state["cofacilitators"] = sorted(
         Room.cofacilitators.through.objects.values_list("room_id", "user_id")
+    )
+    from classroom.models import ClassGroup
+
+    state["class_coowners"] = sorted(
+        ClassGroup.coowners.through.objects.values_list("classgroup_id", "user_id")
     )
     return state
 

@@ -26,15 +26,38 @@ from hypothesis import strategies as st
 
 from debate import protocol
 from debate.consumers import FACILITATOR_ACTIONS
-from debate.models import Draft, Phase
+from debate.models import Draft, Phase, Position, ResearchNote
 from tests.conftest import Socket
-from tests.security.conftest import World, full_state, state_diff, world_with_drafts
+from tests.security.conftest import (
+    World,
+    _complete_recommendation,
+    full_state,
+    state_diff,
+    world_with_drafts,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXAMPLES = 200  # per test; the three tests together stay well under a minute
-# A member may write these (their own drafts, their position); everything else is not theirs.
-MEMBER_WRITES = {"draft.save", "position.choose"}
+EXAMPLES = 200  # per test; the six tests together stay under a minute (about 35 s here)
+# A member may write these (their own drafts, their position, their review marks, votes and
+# sign-off, their research notes and judgement, their warm-up); everything else is not theirs.
+MEMBER_WRITES = {
+    "draft.save",
+    "position.choose",
+    "comment.add",
+    "strongest.mark",
+    "case.vote",
+    "vote.cast",
+    "signoff.record",
+    "warmup.submit",
+    "research.note.save",
+    "research.note.delete",
+    "research.judge",
+}
+# A muted member may still take the warm-up check (a private self-check, not a write others see).
+MUTED_WRITES = {"warmup.submit"}
+# A chair member also edits the recommendation.
+CHAIR_WRITES = MEMBER_WRITES | {"recommendation.save"}
 # Close codes a client may see (docs/protocol.md). The fuzzer stays under the size limit, so
 # 1009 never happens here (test_oversized_message_closes_with_1009 covers it).
 DOCUMENTED_CLOSE_CODES = {protocol.CLOSE_FORBIDDEN, protocol.CLOSE_TOO_MANY_ERRORS}
@@ -100,7 +123,7 @@ ints = small_ints | st.integers(min_value=-(2**70), max_value=2**70)
 # Plausible values for some fields, so that well-formed messages often succeed and the fuzzer
 # explores past the first refusal (an allowed write, then what follows it).
 FIELD_HINTS: dict[str, list[Any]] = {
-    "kind": ["argument", "risk"],
+    "kind": ["argument", "risk", "rebuttal", "question"],
     "slot": [1, 2, 3],
     "base_version": [0, 1],
     "to": [p.value for p in Phase],
@@ -110,6 +133,14 @@ FIELD_HINTS: dict[str, list[Any]] = {
     "assignment_method": ["balanced", "random", "manual", "choice"],
     "username": ["otherfac", "cofac", "owner"],
     "client_id": ["c-1", "c-2"],
+    "stance": ["sign", "dissent"],
+    "trend": ["more_open", "more_closed", "mixed"],
+    "approach": ["open_weights", "api_only", "restricted", "staged", "other"],
+    "source_url": ["https://example.org/policy", "javascript:alert(1)", "data:text/html,x"],
+    "year": [2024, 2025],
+    "month": [1, 12],
+    "chair": [True, False],
+    "reason": ["Least harm.", ""],
 }
 
 
@@ -126,26 +157,51 @@ def _value_for(name: str, field: protocol.Field, hints: dict[str, list[Any]]):
         options.append(st.booleans())
     if type(None) in field.types:
         options.append(st.none())
+    if list in field.types:
+        options.append(st.lists(ints, max_size=4))
+    if dict in field.types:
+        options.append(st.dictionaries(st.text(max_size=8), texts, max_size=4))
+    if not options:
+        options.append(json_values)
     return st.one_of(options)
 
 
 def frames_for(world: World) -> st.SearchStrategy[str]:
-    """Raw frames for `world`: ids are often the real ones of its room (and of the other room)."""
+    """Raw frames for `world`: ids are often the real ones of its room (and of the other room,
+    the solo rooms, another scenario's positions)."""
     members = [m.pk for m in world.members.values()]
-    positions = [p.pk for p in world.positions.values()]
+    positions = list(Position.objects.values_list("pk", flat=True))
     drafts = list(Draft.objects.values_list("pk", flat=True)) or [1]
+    notes = list(ResearchNote.objects.values_list("pk", flat=True)) or [1]
+    draft_lists = st.lists(st.sampled_from(drafts), max_size=4)
     hints = {
         **FIELD_HINTS,
         "member_id": members,
         "position_id": positions,
         "decision_id": positions,
         "draft_id": drafts,
+        "risk_draft_id": drafts,
+        "note_id": notes,
     }
+    list_hints = {"draft_ids": draft_lists, "citation_ids": draft_lists}
+    warmup = world.room.scenario.warmup or {}
+    reasons = [r["key"] for r in warmup.get("reasons", [])] or ["x"]
+    answers = st.fixed_dictionaries(
+        {item["key"]: st.sampled_from(reasons) for item in warmup.get("items", [])}
+    )
 
     def well_formed(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         schema = protocol.SCHEMAS[kind]
-        required = {n: _value_for(n, f, hints) for n, f in schema.items() if f.required}
-        optional = {n: _value_for(n, f, hints) for n, f in schema.items() if not f.required}
+
+        def value(name: str, field: protocol.Field):
+            if name in list_hints:
+                return list_hints[name] | _value_for(name, field, hints)
+            if name == "answers":
+                return answers | answers | _value_for(name, field, hints)
+            return _value_for(name, field, hints)
+
+        required = {n: value(n, f) for n, f in schema.items() if f.required}
+        optional = {n: value(n, f) for n, f in schema.items() if not f.required}
         return st.fixed_dictionaries({"type": st.just(kind), **required}, optional=optional)
 
     @st.composite
@@ -219,8 +275,9 @@ class Session:
     """The world's room with open sockets for the roles being fuzzed (reopened when a socket was
     closed with a documented code, e.g. after a fuzzed facilitator removed that member)."""
 
-    def __init__(self, world: World, roles: tuple[str, ...]) -> None:
+    def __init__(self, world: World, roles: tuple[str, ...], room=None) -> None:
         self.world = world
+        self.room = room or world.room
         self.roles = roles
         self.loop = LoopThread()
         self.socks: dict[str, Socket] = {}
@@ -237,7 +294,7 @@ class Session:
     def open(self, role: str) -> None:
         async def connect() -> Socket:
             cookie = await sync_to_async(self.world.cookie)(role)
-            sock = Socket(self.world.room.pk, cookie)
+            sock = Socket(self.room.pk, cookie)
             assert await sock.connect()
             # The answer to a sync comes once connect() has finished (presence recorded), and
             # the presence event has been read before any state is compared.
@@ -309,8 +366,8 @@ def error_log():
     logging.getLogger().removeHandler(handler)
 
 
-def _fuzz(world: World, roles: tuple[str, ...], entitled, error_log: ErrorLog) -> None:
-    session = Session(world, roles)
+def _fuzz(world: World, roles: tuple[str, ...], entitled, error_log: ErrorLog, room=None) -> None:
+    session = Session(world, roles, room)
     try:
 
         @settings(
@@ -356,10 +413,67 @@ def test_fuzz_members_change_only_what_is_theirs(scenario, error_log):
     nothing; neither may do anything a facilitator does."""
     world = world_with_drafts(scenario, Phase.DRAFTING, assignment_method="choice")
 
+    _notes(world)
+
     def entitled(role: str, kind: str | None) -> bool:
+        if role == "muted":
+            return kind in MUTED_WRITES
         return role == "member" and kind in MEMBER_WRITES
 
     _fuzz(world, ("member", "muted"), entitled, error_log)
+
+
+def _notes(world: World) -> None:
+    """A research note in the room (Ana's) and one in the other room: ids the fuzzer aims at."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from debate import services
+
+    for role in ("member", "other_member"):
+        member = world.members[role]
+        services.research_note_save(
+            room_id=member.room_id, actor=AnonymousUser(), member_id=member.pk,
+            client_id=f"note-{role}", note_id=None, base_version=0, organisation="A lab",
+            year=2024, month=5, approach="staged", summary="Weights after a review.",
+            source_url="https://example.org/policy",
+        )  # fmt: skip
+
+
+@override_settings(QUORUM=FUZZ_LIMITS)
+def test_fuzz_review_members_and_chair(scenario, error_log):
+    """In the review: members comment, mark, choose their case and vote; a chair member is a
+    member there; a muted member changes nothing (the warm-up aside, closed by now)."""
+    world = world_with_drafts(scenario, Phase.REVIEW)
+
+    def entitled(role: str, kind: str | None) -> bool:
+        return role in ("member", "chair") and kind in MEMBER_WRITES
+
+    _fuzz(world, ("member", "chair", "muted"), entitled, error_log)
+
+
+@override_settings(QUORUM=FUZZ_LIMITS)
+def test_fuzz_recommendation_chair_and_members(scenario, error_log):
+    """In the recommendation phase: the chair member edits the recommendation, members sign off;
+    the facilitator (fuzzed too) may finalize, after which every write is refused."""
+    world = world_with_drafts(scenario, Phase.RECOMMENDATION)
+    _complete_recommendation(world)
+
+    def entitled(role: str, kind: str | None) -> bool:
+        if role == "facilitator":
+            return True
+        if role == "chair":
+            return kind in CHAIR_WRITES
+        return kind in MEMBER_WRITES
+
+    _fuzz(world, ("chair", "member", "facilitator"), entitled, error_log)
+
+
+@override_settings(QUORUM=FUZZ_LIMITS)
+def test_fuzz_solo_learner(scenario, error_log):
+    """The solo learner may do anything in their own room; never a server error. Ids of the
+    group room and of another solo room are in the mix."""
+    world = world_with_drafts(scenario, Phase.DRAFTING)
+    _fuzz(world, ("solo",), lambda role, kind: True, error_log, room=world.solo_room)
 
 
 @override_settings(QUORUM=FUZZ_LIMITS)
