@@ -108,9 +108,15 @@ def _check_cap(choice_cap: Any) -> None:
         )
 
 
+# The databases' integer columns are 64-bit: a larger number cannot be any row's id (and SQLite
+# refuses to bind it at all, an OverflowError instead of "not found").
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
 def _is_int(value: Any) -> bool:
-    """A JSON number that is a whole number (JSON true/false are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A JSON number that is a whole number in the databases' range (JSON true/false are not
+    numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool) and _INT_MIN <= value <= _INT_MAX
 
 
 def _clean_client_id(client_id: Any) -> str:

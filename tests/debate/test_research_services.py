@@ -397,6 +397,8 @@ def test_citation_refusals(drafting, scenario, other_facilitator):
     refused(NotFound, cite, teams=drafting, name="Ana", ids=[999999], err_code="card_not_found")
     refused(Invalid, cite, teams=drafting, name="Ana", ids="1,2")
     refused(Invalid, cite, teams=drafting, name="Ana", ids=[True])
+    # Found by the fuzzer: a number beyond 64 bits made SQLite raise instead of "not found".
+    refused(Invalid, cite, teams=drafting, name="Ana", ids=[2**70])
     many = list(EvidenceCard.objects.values_list("pk", flat=True)[:9])
     refused(Invalid, cite, teams=drafting, name="Ana", ids=many, err_code="too_many")
 

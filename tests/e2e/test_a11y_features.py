@@ -108,7 +108,9 @@ def test_review_vote_recommendation_and_record(stage):
     ana_position = ana.page.evaluate("() => window.quorum.state.snap.me.position_id")
     item = ana.page.locator(".column li", has_text="Closed access keeps a recall possible")
     tabs = ana.page.locator(".review-tabs [role=tab]")
-    if tabs.count() and not item.is_visible():
+    # The tabs are shown on a phone only; on a wide screen the columns are (and the item may still
+    # be rendering, so do not take "not visible yet" for "behind a tab").
+    if tabs.count() and tabs.first.is_visible() and not item.is_visible():
         index = ana.page.evaluate(
             f"() => window.quorum.state.snap.scenario.positions.findIndex("
             f"(p) => p.id === {ben_position})"
