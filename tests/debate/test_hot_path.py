@@ -248,7 +248,7 @@ def _needs_postgresql() -> None:
 @socket_test
 async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting, settings):
     """Saves of one room from many threads at once (PostgreSQL): each is one transaction, every
-    number is taken once, in commit order, and every connection goes back to the pool."""
+    number is taken once, in commit order."""
     _needs_postgresql()
     settings.DB_THREADS = max(2, settings.DB_THREADS)
     room = drafting.room
@@ -259,8 +259,6 @@ async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting
         )
     )
     start = await call(lambda: Room.objects.get(pk=room.pk).seq)
-    pool = getattr(connection, "pool", None)
-    out_before = _checked_out(pool)
 
     def one(member_id: int, n: int):
         return services.draft_save(
@@ -283,21 +281,9 @@ async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting
     )
     assert stored[-8:] == list(range(start + 1, start + 9))
     assert await call(lambda: Room.objects.get(pk=room.pk).seq) == start + 8
-    # every executor thread gave its connection back: no more connections are out of the pool
-    # than before the saves (the test's own threads keep theirs). The pool is the process's:
-    # sockets of earlier tests may still be finishing their disconnects, so allow them a moment.
-    for _ in range(60):
-        if _checked_out(pool) <= out_before:
-            break
-        await asyncio.sleep(0.05)
-    assert _checked_out(pool) <= out_before, pool.get_stats() if pool else None
-
-
-def _checked_out(pool) -> int:
-    if pool is None:
-        return 0
-    stats = pool.get_stats()
-    return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+    # That each call gives its connection back is checked by
+    # test_the_executor_runs_each_call_on_its_threads_and_closes_connections: the pool here is the
+    # whole process's, shared with earlier tests' sockets, so its counts are not this test's.
 
 
 @socket_test
