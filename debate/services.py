@@ -666,14 +666,7 @@ def draft_save(
 
 
 def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: Any) -> Draft:
-    member = Member.objects.filter(pk=member_id, room=room).first()
-    if member is None or member.removed_at is not None:
-        raise Forbidden(_("You are not a member of this room."))
-    if member.muted:
-        raise Forbidden(
-            _("The facilitator has muted you: you can read, but not write, for now."),
-            code="muted",
-        )
+    member = _active_member(room, member_id)
     if room.is_solo:
         # The solo learner holds every position: the message names the one written for.
         writing_for = _position_in_room(room, position_id).pk
@@ -1503,14 +1496,7 @@ def _research_writer(room: Room, actor: User, member_id: int | None) -> Member |
     if member_id is None:
         _require_facilitator(room, actor)
         return None
-    member = Member.objects.filter(pk=member_id, room=room).first()
-    if member is None or member.removed_at is not None:
-        raise Forbidden(_("You are not a member of this room."))
-    if member.muted:
-        raise Forbidden(
-            _("The facilitator has muted you: you can read, but not write, for now."),
-            code="muted",
-        )
+    member = _active_member(room, member_id)
     if room.editing_locked:
         raise WrongPhase(_("The facilitator has paused all editing for the moment."), code="locked")
     return member
