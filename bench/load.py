@@ -1049,9 +1049,16 @@ async def cmd_idle(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """socket.js's backoffDelay, in seconds."""
+    cap = 4.0 if attempt < 12 else 30.0
+    return min(cap, 1.0 * 2**attempt) * rng.uniform(0.7, 1.3)
+
+
 async def cmd_reconnect(args: argparse.Namespace) -> dict[str, Any]:
     """Connect N members; when the server goes away, reconnect like the browser (socket.js):
-    delay min(30, 1 * 2^attempt) s x U(0.7, 1.3), attempt reset by any message; on open, sync
+    delay min(cap, 1 * 2^attempt) s x U(0.7, 1.3) with cap 4 s for the first 12 attempts and 30 s
+    after (backoff_delay), attempt reset by any message; on open, sync
     with last_seq. Reports the wall-clock times, bench/run.py adds the restart's."""
     stats = Stats()
     state = json.loads(Path(args.state).read_text())
@@ -1074,7 +1081,7 @@ async def cmd_reconnect(args: argparse.Namespace) -> dict[str, Any]:
         first_close.append(now())
         attempt = 0
         while True:
-            delay = min(30.0, 1.0 * 2**attempt) * rng.uniform(0.7, 1.3)
+            delay = backoff_delay(attempt, rng)
             await asyncio.sleep(delay)
             attempts_total += 1
             try:

@@ -3,6 +3,8 @@ services, forward group events. See docs/protocol.md."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -54,6 +56,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # with a code; anything it sends before the close takes effect is ignored.
     admitted: bool = False
     groups_joined: list[str]
+    # The socket's own messages wait here for its worker task (receive/_work), so that group
+    # events keep reaching this socket while one of its messages waits for the database.
+    inbox: asyncio.Queue[tuple[dict[str, Any] | None, Any] | None] | None = None
+    worker: asyncio.Task[None] | None = None
+    # The client id of the change the worker is handling, and the group events held back while
+    # that change's own event would otherwise overtake its ack (room_event).
+    replying_to: str | None = None
+    held: list[dict[str, Any]] | None = None
 
     # ---- connection --------------------------------------------------------------------------
 
@@ -104,6 +114,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        await self._stop_worker()
         try:
             for group in list(self.groups_joined):
                 try:
@@ -162,9 +173,60 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 message=message,
             )
             return
-        if message is None:
-            await self._error(error.as_payload())
+        # Handled in arrival order by this socket's worker task; receive() returns at once, so
+        # Channels goes on delivering group events to this socket while the message waits for
+        # the database (a teammate's edit is not held up behind this member's own save).
+        if self.inbox is None:
+            self.inbox = asyncio.Queue()
+            self.worker = asyncio.create_task(self._work(self.inbox))
+        self.inbox.put_nowait((message, None if message is not None else error))
+
+    async def _work(self, inbox: asyncio.Queue) -> None:
+        while (item := await inbox.get()) is not None:
+            message, error = item
+            try:
+                if message is None:
+                    await self._error(error.as_payload())
+                else:
+                    client_id = message.get("client_id")
+                    self.replying_to = client_id if isinstance(client_id, str) else None
+                    await self._handle(message)
+            except Exception:
+                # The reply could not be sent (the socket closed meanwhile); what was written
+                # is committed, and the client resends anything it has no ack for.
+                logger.debug("reply not sent", exc_info=True)
+            finally:
+                self.replying_to = None
+                await self._release_held()
+
+    async def _release_held(self) -> None:
+        """Forward the events held back by room_event, in order (events arriving meanwhile join
+        the end of the list)."""
+        try:
+            while self.held:
+                await self._forward(self.held.pop(0))
+        except Exception:
+            logger.debug("held events not sent", exc_info=True)  # the socket closed meanwhile
+        finally:
+            self.held = None
+
+    async def _stop_worker(self) -> None:
+        """On disconnect: messages not started yet are dropped (the client resends whatever it
+        has no ack for, safely: client ids make a resend a no-op); the one in progress finishes
+        its transaction."""
+        if self.worker is None or self.inbox is None:
             return
+        while not self.inbox.empty():
+            self.inbox.get_nowait()
+        self.inbox.put_nowait(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.worker), timeout=30)
+        except TimeoutError:
+            self.worker.cancel()
+            with contextlib.suppress(BaseException):
+                await self.worker
+
+    async def _handle(self, message: dict[str, Any]) -> None:
         await self._touch()
         handler = HANDLERS[message["type"]]
         try:
@@ -424,6 +486,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await super().dispatch(message)
 
     async def room_event(self, message: dict[str, Any]) -> None:
+        """Forward a group event. The sender of a change receives its ack before the change's
+        own event (docs/protocol.md, "ack"): the event can reach this socket while the worker is
+        still between the commit and the ack, so it is held, with every event after it (the
+        order is kept), until the ack has gone."""
+        if self.held is not None:
+            self.held.append(message)
+            return
+        if self.replying_to is not None and _carries_client_id(message["event"], self.replying_to):
+            self.held = [message]
+            return
+        await self._forward(message)
+
+    async def _forward(self, message: dict[str, Any]) -> None:
         event = message["event"]
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
@@ -442,6 +517,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._leave(events.group_team(self.room_id, self.position_id))
         self.position_id = position_id
         await self._join(events.group_team(self.room_id, self.position_id))
+
+
+def _carries_client_id(event: dict[str, Any], client_id: str) -> bool:
+    """Whether an event reports the change with this client id: its object (draft,
+    recommendation, note, attempt, comment...) names it as last_client_id or client_id."""
+    for value in event.values():
+        if isinstance(value, dict) and client_id in (
+            value.get("last_client_id"),
+            value.get("client_id"),
+        ):
+            return True
+    return False
 
 
 TYPING_EVERY = 2.0

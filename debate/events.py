@@ -131,14 +131,22 @@ def _current_seq(room: Room) -> int:
     snapshot per statement). Cached on the object for the rest of the transaction."""
     current = room.__dict__.get("_seq_now")
     if current is None:
-        draft_seq = (
-            Draft.objects.filter(room_id=room.pk)
-            .order_by("-seq")
-            .values_list("seq", flat=True)
-            .first()
-        )
+        draft_seq = room.__dict__.get("_drafts_seq")
+        if draft_seq is None:
+            draft_seq = (
+                Draft.objects.filter(room_id=room.pk)
+                .order_by("-seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
         current = max(room.event_seq, draft_seq or 0)
     return current
+
+
+def note_drafts_seq(room: Room, draft_seq: int) -> None:
+    """Record the drafts' highest number, read by the caller's own statement after the room's
+    lock (services._own_draft_edit), so that _current_seq needs no statement of its own."""
+    room.__dict__["_drafts_seq"] = draft_seq
 
 
 def take_seq(room: Room) -> int:
@@ -157,6 +165,25 @@ def _next_seq(room: Room) -> int:
     room.event_seq = seq
     Room.objects.filter(pk=room.pk).update(event_seq=seq)
     return seq
+
+
+_POSITION_IDS: dict[tuple[Any, ...], tuple[int, ...]] = {}
+_POSITION_IDS_MAX = 10_000
+
+
+def room_position_ids(room: Room) -> list[int]:
+    """The ids of the room's positions (its team groups), read once per process and room. They
+    cannot change while the room exists: a scenario is edited only while no room uses it
+    (services.scenario_update) and a room keeps its scenario. The creation time is part of the
+    key because SQLite may hand out an id again after a rollback (tests do that)."""
+    key = (room.pk, room.scenario_id, room.created_at)
+    ids = _POSITION_IDS.get(key)
+    if ids is None:
+        ids = tuple(room.scenario.positions.values_list("id", flat=True))
+        if len(_POSITION_IDS) >= _POSITION_IDS_MAX:
+            _POSITION_IDS.clear()
+        _POSITION_IDS[key] = ids
+    return list(ids)
 
 
 def _deliveries(
@@ -239,7 +266,7 @@ def emit(
     )
     needs_teams = audience.kind != "room" or facilitator_event is not None
     if needs_teams and position_ids is None:
-        position_ids = list(room.scenario.positions.values_list("id", flat=True))
+        position_ids = room_position_ids(room)
     sends = _deliveries(room, event, audience, position_ids or [], facilitator_event)
     transaction.on_commit(lambda: broadcast(sends))
     return seq

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, F, Q, Subquery, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -666,6 +666,11 @@ def draft_save(
 
 
 def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: Any) -> Draft:
+    draft = _own_draft_edit(room, member_id, kind, slot)
+    if draft is not None:
+        _check_acting(draft.author)
+        _check_writing_for(draft.author, position_id)
+        return draft
     member = _active_member(room, member_id)
     if room.is_solo:
         # The solo learner holds every position: the message names the one written for.
@@ -674,12 +679,8 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
         raise WrongPhase(_("You have no position yet; wait for the facilitator to assign one."))
     else:
         writing_for = member.position_id
-    if not room.is_solo and position_id is not None and position_id != member.position_id:
-        raise Conflict(
-            _("You have moved to another position; this text was not saved there."),
-            code="position_changed",
-            position_id=member.position_id,
-        )
+    if not room.is_solo:
+        _check_writing_for(member, position_id)
     if kind not in DraftKind.values:
         raise Invalid(_("kind must be “argument” or “risk”."), field="kind")
     limit = room.scenario.argument_slots if kind == DraftKind.ARGUMENT else room.scenario.risk_slots
@@ -703,6 +704,51 @@ def _own_draft(room: Room, member_id: int, kind: Any, slot: Any, position_id: An
             version=0,
         )
     return draft
+
+
+def _check_writing_for(member: Member, position_id: Any) -> None:
+    if position_id is not None and position_id != member.position_id:
+        raise Conflict(
+            _("You have moved to another position; this text was not saved there."),
+            code="position_changed",
+            position_id=member.position_id,
+        )
+
+
+def _own_draft_edit(room: Room, member_id: Any, kind: Any, slot: Any) -> Draft | None:
+    """The hot path's common case, typing in a slot already written: the member's draft for its
+    current position, with its author and the room's latest draft number, in one statement.
+    None when that does not apply (a solo room, a new slot, a message to be refused): the caller
+    then takes the general path, which reads the member and the draft separately and says what
+    is wrong."""
+    limit = room.scenario.argument_slots if kind == DraftKind.ARGUMENT else room.scenario.risk_slots
+    if (
+        room.is_solo
+        or not _is_int(member_id)
+        or kind not in DraftKind.values
+        or not (_is_int(slot) and 1 <= slot <= limit)
+    ):
+        return None
+    latest = Draft.objects.filter(room_id=room.pk).order_by("-seq").values("seq")[:1]
+    found = list(
+        Draft.objects.select_related("author")
+        .filter(
+            author_id=member_id,
+            author__room_id=room.pk,
+            position_id=F("author__position_id"),
+            round=room.round,
+            kind=kind,
+            slot=slot,
+        )
+        .annotate(room_latest_seq=Subquery(latest))
+        .order_by()[:1]
+    )
+    if not found:
+        return None
+    # Read after the room's lock, like events._current_seq's own statement: no other save of this
+    # room can write a number before this transaction ends.
+    events.note_drafts_seq(room, found[0].room_latest_seq or 0)
+    return found[0]
 
 
 def _draft_in_room(room: Room, draft_id: Any) -> Draft:
@@ -1476,7 +1522,10 @@ def _cards_in_room(room: Room, card_ids: list[int]) -> list[EvidenceCard]:
 def _cited_ids(draft: Draft) -> list[int]:
     if not draft.pk:
         return []
-    return sorted(draft.citations.values_list("pk", flat=True))
+    through = Draft.citations.through  # the link table alone: no join, no ordering
+    return sorted(
+        through.objects.filter(draft_id=draft.pk).values_list("evidencecard_id", flat=True)
+    )
 
 
 # --- research board ---------------------------------------------------------------------------
@@ -1900,14 +1949,21 @@ def _active_member(room: Room, member_id: int | None) -> Member:
     if member_id is None:
         raise Forbidden(_("Only members of the room can do that."), code="members_only")
     member = Member.objects.filter(pk=member_id, room=room).first()
-    if member is None or member.removed_at is not None:
+    if member is None:
+        raise Forbidden(_("You are not a member of this room."))
+    _check_acting(member)
+    return member
+
+
+def _check_acting(member: Member) -> None:
+    """A member of the room may write: not removed, not muted."""
+    if member.removed_at is not None:
         raise Forbidden(_("You are not a member of this room."))
     if member.muted:
         raise Forbidden(
             _("The facilitator has muted you: you can read, but not write, for now."),
             code="muted",
         )
-    return member
 
 
 def _require_phase(room: Room, phase: str, message: str) -> None:

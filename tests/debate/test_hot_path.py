@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from debate import dbthreads, events, selectors, services
 from debate.models import Draft, Member, Room
@@ -72,13 +73,51 @@ def test_an_edit_is_exactly_one_write_statement_and_few_reads(drafting):
         )
     assert [w.split()[0].upper() for w in writes(ctx)] == ["UPDATE"]
     assert '"debate_draft"' in writes(ctx)[0]
-    # room lock, member, draft, the draft's cited cards (unchanged: no card lookup), the drafts'
-    # latest seq, the update, the team's positions
+    # room lock; the draft with its author and the drafts' latest seq; the draft's cited cards
+    # (unchanged: no card lookup); the update. The positions (for the ticks) are known already.
     statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
-    assert len(statements) <= 7, statements
+    assert len(statements) == 4, statements
+    assert "FOR UPDATE" in statements[0] or connection.vendor == "sqlite"
     assert second.seq == first.seq + 1
     stored = Room.objects.get(pk=drafting.room.pk)
     assert stored.seq == second.seq > stored.event_seq  # the room row was not written
+
+
+@pytest.mark.django_db
+def test_an_edit_by_a_muted_removed_or_moved_member_is_refused_as_before(drafting):
+    """The one-statement read of an edit (services._own_draft_edit) keeps the general path's
+    refusals, and writes nothing for them."""
+    from debate.errors import Conflict, Forbidden
+
+    first = save(drafting, "Ana", "Weights cannot be recalled", base_version=0, client_id="a1")
+    ana = drafting.members["Ana"]
+    open_weights = ana.position_id
+    before = db_state()
+    Member.objects.filter(pk=ana.pk).update(muted=True)
+    with pytest.raises(Forbidden) as muted:
+        save(drafting, "Ana", "Muted words", base_version=1, client_id="a2")
+    assert muted.value.code == "muted"
+    Member.objects.filter(pk=ana.pk).update(muted=False, removed_at=timezone.now())
+    with pytest.raises(Forbidden):
+        save(drafting, "Ana", "Removed words", base_version=1, client_id="a3")
+    other = drafting.members["Cy"].position_id
+    Member.objects.filter(pk=ana.pk).update(removed_at=None, position_id=other)
+    with pytest.raises(Conflict) as moved:
+        services.draft_save(
+            room_id=drafting.room.pk,
+            actor=_anonymous(),
+            member_id=ana.pk,
+            client_id="a4",
+            text="Written for the old team",
+            base_version=1,
+            kind="argument",
+            slot=1,
+            position_id=open_weights,
+        )
+    assert moved.value.code == "position_changed"
+    Member.objects.filter(pk=ana.pk).update(position_id=open_weights)
+    assert db_state() == before
+    assert Draft.objects.get(pk=first.id).text == "Weights cannot be recalled"
 
 
 @pytest.mark.django_db
@@ -183,6 +222,86 @@ async def test_group_events_are_delivered_while_the_database_thread_is_busy(draf
             release.set()
             await blocker
     assert received == [event, event, event]
+
+
+def _held_draft_save(monkeypatch):
+    """Make the consumer's draft_save wait (on its database thread) until released."""
+    from debate import consumers
+
+    release, held = threading.Event(), threading.Event()
+    original = services.draft_save
+
+    def held_save(**kwargs):
+        held.set()
+        release.wait(10)
+        return original(**kwargs)
+
+    monkeypatch.setattr(consumers.services, "draft_save", held_save)
+    return release, held
+
+
+def _save_message(client_id: str, text: str) -> dict:
+    return {
+        "type": "draft.save",
+        "client_id": client_id,
+        "kind": "argument",
+        "slot": 1,
+        "text": text,
+        "base_version": 0,
+    }
+
+
+@socket_test
+async def test_a_socket_gets_group_events_while_its_own_save_waits(drafting, monkeypatch):
+    """A member's own message is handled by the socket's worker task: while Ana's save waits for
+    the database, an event for her room still reaches her socket; her ack follows the commit."""
+    release, held = _held_draft_save(monkeypatch)
+    async with team_sockets(drafting, "Ana", facilitator=False) as s:
+        try:
+            await s["Ana"].send(_save_message("ana-held", "Weights cannot be recalled"))
+            await asyncio.get_running_loop().run_in_executor(None, held.wait, 5)
+            event = {"type": events.TICK, "seq": 999}
+            await get_channel_layer().group_send(
+                events.group_room(drafting.room.pk),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": event},
+            )
+            assert await s["Ana"].recv(timeout=2) == event  # first: before the save's ack
+            # An event reporting Ana's own change (same client id) waits for her ack, and the
+            # events after it wait behind it, in order.
+            own = {"type": "draft.updated", "seq": 1000, "draft": {"last_client_id": "ana-held"}}
+            later = {"type": events.TICK, "seq": 1001}
+            for injected in (own, later):
+                await get_channel_layer().group_send(
+                    events.group_room(drafting.room.pk),
+                    {"type": events.GROUP_MESSAGE_TYPE, "event": injected},
+                )
+            assert await s["Ana"].comm.receive_nothing(timeout=0.3)
+        finally:
+            release.set()
+        (ana,) = await drain_all(s["Ana"], expect=[4])
+    assert [m["type"] for m in ana[:3]] == ["ack", "draft.updated", "tick"]
+    assert ana[1:3] == [own, later]
+    assert ana[3]["type"] == "draft.updated" and ana[3]["seq"] == ana[0]["seq"]
+
+
+@socket_test
+async def test_a_disconnect_lets_the_save_in_progress_commit(drafting, monkeypatch):
+    """The socket closes while its save waits for the database: the save still commits (the
+    client resends what it has no ack for, and the client id makes that resend a no-op), and the
+    member's disconnect is recorded after it."""
+    release, held = _held_draft_save(monkeypatch)
+    ana = drafting.members["Ana"]
+    async with team_sockets(drafting, "Ana", facilitator=False) as s:
+        await s["Ana"].send(_save_message("ana-closing", "Open weights help hospitals"))
+        await asyncio.get_running_loop().run_in_executor(None, held.wait, 5)
+        closing = asyncio.ensure_future(s["Ana"].close())
+        await asyncio.sleep(0.2)
+        assert not closing.done()  # the disconnect waits for the save in progress
+        release.set()
+        await closing
+    draft = await call(Draft.objects.get, last_client_id="ana-closing")
+    assert draft.text == "Open weights help hospitals"
+    assert (await call(Member.objects.get, pk=ana.pk)).open_sockets == 0
 
 
 @socket_test
