@@ -68,9 +68,13 @@ CLIENT_ID_MAX = 64
 
 def room_lock(*, room_id: int) -> Room:
     """The room row, locked until the end of the transaction (serialises a room's writes, so
-    sequence numbers follow commit order)."""
+    sequence numbers follow commit order). Only the room's row: `of=("self",)` keeps the joined
+    scenario row unlocked, since every room of a scenario (all rooms on the built-in one) would
+    otherwise queue on that one row, and saves of different rooms could not overlap."""
     try:
-        return Room.objects.select_for_update().select_related("scenario").get(pk=room_id)
+        return (
+            Room.objects.select_for_update(of=("self",)).select_related("scenario").get(pk=room_id)
+        )
     except Room.DoesNotExist:
         raise NotFound(_("This room does not exist.")) from None
 

@@ -405,6 +405,41 @@ async def test_concurrent_saves_on_the_executor_get_consecutive_numbers(drafting
     # whole process's, shared with earlier tests' sockets, so its counts are not this test's.
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_room_lock_leaves_the_scenario_row_unlocked(drafting):
+    """Every room on the built-in scenario shares its row: room_lock must lock the room's row
+    only (FOR UPDATE OF), or saves of different rooms would queue on the scenario's row."""
+    from django.db import transaction
+
+    from debate.models import Scenario
+
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        services.room_lock(room_id=drafting.room.pk)
+    (lock,) = [q["sql"] for q in ctx.captured_queries if "debate_room" in q["sql"]]
+    assert connection.vendor == "sqlite" or 'FOR UPDATE OF "debate_room"' in lock
+    _needs_postgresql()
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_room() -> None:
+        try:
+            with transaction.atomic():
+                services.room_lock(room_id=drafting.room.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_room)
+    holder.start()
+    try:
+        assert held.wait(5)
+        with transaction.atomic():  # NOWAIT: raises at once if another transaction holds it
+            Scenario.objects.select_for_update(nowait=True).get(pk=drafting.room.scenario_id)
+    finally:
+        release.set()
+        holder.join(10)
+
+
 @socket_test
 async def test_a_socket_save_is_acknowledged_after_commit_and_delivered_once(drafting):
     async with team_sockets(drafting, "Ana", "Ben") as s:
