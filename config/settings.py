@@ -127,9 +127,11 @@ if DATABASE_URL:
         "max_size": env_int("DB_POOL_MAX", 10),
         "timeout": env_int("DB_POOL_TIMEOUT", 3),
     }
-    # Threads that run the sockets' database work (debate/dbthreads.py): one per pooled
-    # connection but one, which stays for the single thread serving pages and session lookups.
-    DB_THREADS = env_int("DB_THREADS", max(1, env_int("DB_POOL_MAX", 10) - 1))
+    # Threads that run the sockets' database work (debate/dbthreads.py). Two: the ORM's work is
+    # CPU-bound under the GIL, and more threads starved the event loop that delivers events
+    # (bench/RESULTS.md, 2026-11-30: nine threads lost 93,000 deliveries to broadcast timeouts
+    # under overload, two lost none). At most DB_POOL_MAX - 1: one connection stays for pages.
+    DB_THREADS = env_int("DB_THREADS", max(1, min(2, env_int("DB_POOL_MAX", 10) - 1)))
 else:
     # SQLite has one writer: the sockets' database work stays on asgiref's single thread.
     DB_THREADS = env_int("DB_THREADS", 0)
