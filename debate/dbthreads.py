@@ -7,8 +7,9 @@ services through `database_sync_to_async` from this module instead:
 
 - with `DB_THREADS` > 0 (the default with PostgreSQL: 2, at most `DB_POOL_MAX` - 1, leaving one
   pooled connection to the single thread that serves pages and the session lookups), each call
-  runs on a dedicated pool of that many threads. Each call is still one service call, one transaction; the
-  room row lock serialises the writes of one room, so sequence numbers still follow commit order;
+  runs on a dedicated pool of that many threads. Each call is still one service call, one
+  transaction; the room row lock serialises the writes of one room, so sequence numbers still
+  follow commit order;
 - with `DB_THREADS` = 0 (the default with SQLite, which has one writer anyway) it is Channels'
   own `database_sync_to_async`, on the single thread.
 
