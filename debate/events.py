@@ -27,7 +27,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .models import Draft, Room
+from .models import Room
 
 logger = logging.getLogger("quorum.events")
 
@@ -131,22 +131,8 @@ def _current_seq(room: Room) -> int:
     snapshot per statement). Cached on the object for the rest of the transaction."""
     current = room.__dict__.get("_seq_now")
     if current is None:
-        draft_seq = room.__dict__.get("_drafts_seq")
-        if draft_seq is None:
-            draft_seq = (
-                Draft.objects.filter(room_id=room.pk)
-                .order_by("-seq")
-                .values_list("seq", flat=True)
-                .first()
-            )
-        current = max(room.event_seq, draft_seq or 0)
+        current = room.seq
     return current
-
-
-def note_drafts_seq(room: Room, draft_seq: int) -> None:
-    """Record the drafts' highest number, read by the caller's own statement after the room's
-    lock (services._own_draft_edit), so that _current_seq needs no statement of its own."""
-    room.__dict__["_drafts_seq"] = draft_seq
 
 
 def take_seq(room: Room) -> int:

@@ -1,5 +1,7 @@
 """Debate data and its invariants. Every write goes through debate.services."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -79,12 +81,17 @@ class AssignmentMethod(models.TextChoices):
     CHOICE = "choice", _("Members choose, up to a cap per position")
 
 
+def latest_draft_seq(room: Any) -> models.Subquery:
+    """The highest sequence number among a room's drafts, as an expression (`room`: an id or an
+    OuterRef). Room.seq is the greater of this and Room.event_seq."""
+    return models.Subquery(Draft.objects.filter(room_id=room).order_by("-seq").values("seq")[:1])
+
+
 class RoomQuerySet(models.QuerySet):
     def with_seq(self) -> "RoomQuerySet":
         """Annotate the drafts' highest sequence number, so that Room.seq needs no query of its
         own (same statement, same snapshot as the room row)."""
-        latest = Draft.objects.filter(room=models.OuterRef("pk")).order_by("-seq").values("seq")
-        return self.annotate(draft_seq=Coalesce(models.Subquery(latest[:1]), 0))
+        return self.annotate(draft_seq=Coalesce(latest_draft_seq(models.OuterRef("pk")), 0))
 
 
 class Room(models.Model):

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, Q, Subquery, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -53,6 +53,7 @@ from .models import (
     Vote,
     VoteState,
     WarmupAttempt,
+    latest_draft_seq,
 )
 
 User = AbstractBaseUser | AnonymousUser
@@ -733,7 +734,6 @@ def _own_draft_edit(room: Room, member_id: Any, kind: Any, slot: Any) -> Draft |
         or not (_is_int(slot) and 1 <= slot <= limit)
     ):
         return None
-    latest = Draft.objects.filter(room_id=room.pk).order_by("-seq").values("seq")[:1]
     found = list(
         Draft.objects.select_related("author")
         .filter(
@@ -744,14 +744,15 @@ def _own_draft_edit(room: Room, member_id: Any, kind: Any, slot: Any) -> Draft |
             kind=kind,
             slot=slot,
         )
-        .annotate(room_latest_seq=Subquery(latest))
+        .annotate(room_latest_seq=latest_draft_seq(room.pk))
         .order_by()[:1]
     )
     if not found:
         return None
-    # Read after the room's lock, like events._current_seq's own statement: no other save of this
-    # room can write a number before this transaction ends.
-    events.note_drafts_seq(room, found[0].room_latest_seq or 0)
+    # Read after the room's lock, so no other save of this room can write a number before this
+    # transaction ends: Room.seq (and so events.take_seq) uses it without a statement of its own,
+    # as it does the value annotated by RoomQuerySet.with_seq().
+    room.__dict__["draft_seq"] = found[0].room_latest_seq or 0
     return found[0]
 
 

@@ -38,7 +38,7 @@ def is_savepoint(sql: str) -> bool:  # the test's own transaction, not the servi
     return sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
 
 
-def save(teams, name: str, text: str, *, base_version: int, client_id: str, slot: int = 1):
+def save(teams, name: str, text: str, *, base_version: int, client_id: str, slot: int = 1, **extra):
     return services.draft_save(
         room_id=teams.room.pk,
         actor=_anonymous(),
@@ -48,6 +48,7 @@ def save(teams, name: str, text: str, *, base_version: int, client_id: str, slot
         base_version=base_version,
         kind="argument",
         slot=slot,
+        **extra,
     )
 
 
@@ -103,15 +104,12 @@ def test_an_edit_by_a_muted_removed_or_moved_member_is_refused_as_before(draftin
     other = drafting.members["Cy"].position_id
     Member.objects.filter(pk=ana.pk).update(removed_at=None, position_id=other)
     with pytest.raises(Conflict) as moved:
-        services.draft_save(
-            room_id=drafting.room.pk,
-            actor=_anonymous(),
-            member_id=ana.pk,
-            client_id="a4",
-            text="Written for the old team",
+        save(
+            drafting,
+            "Ana",
+            "Written for the old team",
             base_version=1,
-            kind="argument",
-            slot=1,
+            client_id="a4",
             position_id=open_weights,
         )
     assert moved.value.code == "position_changed"
