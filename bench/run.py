@@ -666,11 +666,15 @@ def table(results: dict[str, Any]) -> str:
         )
     if "page" in sc:
         p = sc["page"]
-        for who, page in p.items():
+        for who, page in p["situations"].items():
             out.append(
-                f"room page ({who}): {page['total'] / 1024:.1f} KiB total: HTML {page['html']} B, "
-                f"by type {page['by_type']}"
+                f"room page ({who}): {page['total']} B total (target {p['target_bytes']}: "
+                f"{'met' if page['meets_target'] else 'NOT met'}), by type {page['by_type']}"
             )
+        out.append(
+            f"room page, heaviest: {p['max']['situation']} {p['max']['total']} B; "
+            f"measured by {p['method']}"
+        )
     out.append(f"load average: start {results['loadavg_start']}, end {results.get('loadavg_end')}")
     return "\n".join(out)
 

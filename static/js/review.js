@@ -35,10 +35,6 @@ export function isChair() {
 
 // ----- events ----------------------------------------------------------------------------------
 
-export const EVENT_TYPES = new Set([
-  "comment.added", "strongest.marked", "case.updated", "vote.cast", "vote.closed", "member.chair", "signoff.updated",
-]);
-
 export function applyEvent(s, event) {
   const r = s.review;
   switch (event.type) {

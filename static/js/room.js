@@ -1,14 +1,17 @@
 // The room page: one socket, the room's state from snapshots and events, and the editors whose
 // unacknowledged changes live in the Outbox until the server confirms them. See docs/protocol.md.
+//
+// What a page draws depends on who and where it is, and only that code is downloaded (see
+// docs/architecture.md, "The front end: which module loads when"): member.js for a member of a
+// group room, console.js for a facilitator, solo.js for a solo learner; review.js (and
+// review.css) from the review phase on; warmup.js where a member or solo learner sees the
+// warm-up. render() loads what the snapshot needs (neededModules) before it draws.
 
 import { h, clear, words, newClientId } from "./dom.js";
 import { Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
-import { renderSolo, soloHint } from "./solo.js";
-import { applyWarmupEvent, renderWarmup, renderWarmupResults } from "./warmup.js";
 import { createResearch, describeResearchEvent } from "./research.js";
 import { citationPicker, citationList, sameIds } from "./citations.js";
-import * as review from "./review.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -165,6 +168,7 @@ function applySnapshot(snap) {
   state.lastTickSeq = null;
   state.synced = true;
   state.clockOffset = Date.parse(snap.server_time) - Date.now();
+  lazy.deferred = []; // review events held for review.js: this snapshot includes them
   drainBuffered();
   reconcileOutbox();
   research.onSnapshot(snap);
@@ -277,11 +281,16 @@ function applyEvent(event) {
     case "facilitators.changed":
       snap.facilitators = event.facilitators;
       break;
-    case "warmup.attempted":
-      applyWarmupEvent(snap, event);
+    case "warmup.attempted": {
+      if (!snap.warmup_attempts) snap.warmup_attempts = [];
+      if (!snap.warmup_attempts.some((a) => a.id === event.attempt.id)) snap.warmup_attempts.push(event.attempt);
       break;
+    }
     default:
-      review.applyEvent(snap, event); // review, vote, sign-off; "tick" only advances the number
+      // Review, vote, sign-off ("tick" only advances the number). They come only in the phases
+      // that load review.js: one that arrives while it loads waits for it (see loadModules).
+      if (modules.review) modules.review.applyEvent(snap, event);
+      else if (event.type !== "tick") lazy.deferred.push(event);
       break;
   }
   if (snap.me.role === "facilitator" && event.type !== "tick") recordActivity(event);
@@ -619,15 +628,114 @@ function render() {
     renderPresenting();
     return;
   }
+  const missing = neededModules(state.snap).filter((name) => !modules[name]);
+  if (missing.length) {
+    // Keep what is on screen (or "Connecting…") until the code for this phase is here.
+    loadModules(missing);
+    if (lazy.failed) renderLoadFailure();
+    return;
+  }
   const focus = captureFocus();
   renderBanner();
   const role = state.snap.me.role;
   clear(app);
   if (state.lastError) app.append(h("p", { class: "form-error", role: "alert" }, state.lastError));
-  if (role === "facilitator") renderFacilitator();
-  else if (state.snap.room.is_solo) renderSolo(ctx);
-  else renderMember();
+  if (role === "facilitator") modules.console.renderFacilitator();
+  else if (state.snap.room.is_solo) modules.solo.renderSolo(ctx);
+  else modules.member.renderMember();
   restoreFocus(focus);
+}
+
+// ----- modules loaded when needed ------------------------------------------------------------
+
+const REVIEW_PHASES = new Set(["review", "recommendation", "closed"]);
+const LOAD_RETRY_MS = [1000, 2000, 4000, 8000, 15000]; // then every 15 s, and a button meanwhile
+const modules = {}; // name -> module namespace, once loaded
+const lazy = { loading: null, failed: null, attempts: 0, retryTimer: null, deferred: [] };
+
+function neededModules(snap) {
+  const role = snap.me.role;
+  const phase = snap.room.phase;
+  const needed = [role === "facilitator" ? "console" : snap.room.is_solo ? "solo" : "member"];
+  // A solo room uses the review's pieces (cases in tabs, the recommendation builder) once it
+  // leaves drafting; a group room from the review on.
+  if (snap.room.is_solo ? phase !== "drafting" : REVIEW_PHASES.has(phase)) needed.push("review");
+  const warmupShown = snap.room.is_solo ? phase === "drafting" : phase === "lobby" || phase === "drafting";
+  if (snap.warmup && role === "member" && warmupShown) needed.push("warmup");
+  return needed;
+}
+
+const MODULE_URLS = {
+  console: "./console.js",
+  member: "./member.js",
+  solo: "./solo.js",
+  review: "./review.js",
+  warmup: "./warmup.js",
+};
+// Their stylesheets, when room.html did not already link them (it links what the phase at
+// page load needs): the module is used only once its styles are in, so nothing shows unstyled.
+// (warmup.css: the warm-up form, and the class's results in the facilitator's console.)
+const MODULE_STYLES = { review: app.dataset.reviewCss, warmup: app.dataset.warmupCss, console: app.dataset.warmupCss };
+
+function loadModules(names) {
+  if (lazy.loading || lazy.retryTimer) return; // render() runs again when this load settles
+  lazy.loading = Promise.all(names.map(loadOne))
+    .then(() => {
+      lazy.failed = null;
+      lazy.attempts = 0;
+    })
+    .catch((err) => {
+      // Weak Wi-Fi: try again with growing pauses, and say so (with a button) meanwhile.
+      lazy.failed = err;
+      const wait = LOAD_RETRY_MS[Math.min(lazy.attempts, LOAD_RETRY_MS.length - 1)];
+      lazy.attempts += 1;
+      lazy.retryTimer = setTimeout(retryLoad, wait);
+    })
+    .finally(() => {
+      lazy.loading = null;
+      render();
+    });
+}
+
+function retryLoad() {
+  clearTimeout(lazy.retryTimer);
+  lazy.retryTimer = null;
+  render();
+}
+
+async function loadOne(name) {
+  // A module whose fetch failed stays failed under its URL in this document: a retry asks
+  // for it under a new one.
+  const url = lazy.attempts ? `${MODULE_URLS[name]}?retry=${lazy.attempts}` : MODULE_URLS[name];
+  const [module] = await Promise.all([import(url), loadStyle(MODULE_STYLES[name])]);
+  if (module.init) module.init(ctx);
+  modules[name] = module;
+  if (name === "review") {
+    module.init({ state, socket, config, announce, queueRender, positionName, positionIndex, memberName });
+    // Events that came while it loaded (applySnapshot drops those older than its snapshot).
+    for (const event of lazy.deferred.splice(0)) module.applyEvent(state.snap, event);
+  }
+}
+
+function loadStyle(href) {
+  if (!href || document.querySelector(`link[rel=stylesheet][href="${href}"]`)) return null;
+  return new Promise((resolve, reject) => {
+    const link = h("link", { rel: "stylesheet", href });
+    link.addEventListener("load", resolve);
+    link.addEventListener("error", () => {
+      link.remove(); // the next try adds it again
+      reject(new Error(`stylesheet ${href}`));
+    });
+    document.head.append(link);
+  });
+}
+
+function renderLoadFailure() {
+  if (document.getElementById("load-failed")) return;
+  app.prepend(h("div", { class: "card notice", id: "load-failed", role: "alert" },
+    h("p", {}, "Part of this page did not load (the connection may be weak). Trying again…"),
+    h("p", { class: "actions" },
+      h("button", { type: "button", class: "button primary", onclick: retryLoad }, "Try again now"))));
 }
 
 function captureFocus() {
@@ -711,7 +819,7 @@ function renderBanner() {
           "aria-current": p === phase ? "step" : null,
         }, PHASE_LABELS[p]),
       )),
-    h("p", { class: "phase-hint" }, state.snap.room.is_solo ? soloHint(phase) : PHASE_HINTS[role][phase]),
+    h("p", { class: "phase-hint" }, state.snap.room.is_solo ? modules.solo.soloHint(phase) : PHASE_HINTS[role][phase]),
   );
   const room = state.snap.room;
   const timer = room.timer || {};
@@ -770,75 +878,7 @@ function tickTimer() {
 }
 setInterval(tickTimer, 1000);
 
-// ----- member --------------------------------------------------------------------------------
-
-function renderMember() {
-  const snap = state.snap;
-  const phase = snap.room.phase;
-  const me = snap.me;
-  app.append(renderMyPosition());
-  if (me.muted) {
-    app.append(h("p", { class: "notice", role: "status" }, "The facilitator has muted you: you can read everything, but not write for now."));
-  }
-  renderConflicts();
-  if (phase === "lobby" || phase === "drafting") app.append(renderWarmup(ctx) || "");
-  const choosing = snap.room.assignment_method === "choice" && me.position_id === null;
-  if (choosing && (phase === "lobby" || phase === "drafting")) app.append(renderChoice());
-  if (phase === "lobby") {
-    app.append(renderLobby());
-  } else if (phase === "drafting") {
-    if (me.position_id !== null) {
-      app.append(h("div", { class: "drafting-grid" }, renderMyEditors(), renderTeamDrafts()));
-    }
-  } else {
-    if (phase === "recommendation" && review.isChair()) app.append(renderRecommendationEditor(), review.finalizeButton() || "");
-    else if (phase !== "review") app.append(renderRecommendationView());
-    app.append(...review.memberSections("before"), renderColumns(), ...review.memberSections("after"));
-  }
-}
-
-function renderMyPosition() {
-  const me = state.snap.me;
-  if (me.position_id === null) {
-    return h("section", { class: "my-position unassigned card", "aria-label": "Your position" },
-      h("p", { class: "eyebrow" }, `You are ${me.display_name}`),
-      h("p", { class: "my-position-name" }, "No position yet"),
-      h("p", {}, "The facilitator will assign you one of the positions."));
-  }
-  const pos = state.snap.scenario.positions.find((p) => p.id === me.position_id);
-  return h("section", { class: `my-position card pos-${positionIndex(me.position_id)}`, "aria-label": "Your position" },
-    h("p", { class: "eyebrow" }, `You are ${me.display_name} · your position`),
-    h("p", { class: "my-position-name" }, pos.name),
-    h("p", { class: "my-position-summary" }, pos.summary));
-}
-
-function renderChoice() {
-  const snap = state.snap;
-  const cap = snap.room.choice_cap;
-  const section = h("section", { class: "card choice", "aria-labelledby": "choice-h" },
-    h("h2", { id: "choice-h" }, "Choose the position you will argue"),
-    cap ? h("p", { class: "help" }, `At most ${cap} per position.`) : null);
-  const list = h("div", { class: "choice-grid" });
-  for (const pos of snap.scenario.positions) {
-    const count = snap.members.filter((m) => m.position_id === pos.id && !m.removed).length;
-    const full = cap && count >= cap;
-    list.append(h("button", {
-      type: "button",
-      class: `button choice-button pos-${positionIndex(pos.id)}`,
-      disabled: full || snap.me.muted ? true : null,
-      onclick: () => socket.send({ type: "position.choose", position_id: pos.id }),
-    }, h("strong", {}, pos.name), h("span", { class: "muted" }, full ? "full" : `${count}${cap ? ` of ${cap}` : ""} chosen`)));
-  }
-  section.append(list);
-  return section;
-}
-
-function renderLobby() {
-  const members = state.snap.members;
-  return h("section", { class: "card", "aria-labelledby": "lobby-h" },
-    h("h2", { id: "lobby-h" }, `In the room (${members.length})`),
-    h("ul", { class: "chip-list" }, members.map((m) => memberChip(m))));
-}
+// ----- pieces the views share (member.js, console.js, solo.js) --------------------------------
 
 function memberChip(m) {
   return h("li", { class: `member-chip${m.online ? " online" : ""}` },
@@ -924,58 +964,6 @@ function countText(text, max) {
   return `${words(text)} words · ${text.length}/${max} characters`;
 }
 
-function renderMyEditors() {
-  const snap = state.snap;
-  const positionId = snap.me.position_id;
-  const section = h("section", { class: "card my-case", "aria-labelledby": "my-case-h" },
-    h("h2", { id: "my-case-h" }, "Your case"));
-  for (let slot = 1; slot <= snap.scenario.argument_slots; slot += 1) {
-    section.append(makeEditor(draftTarget(positionId, "argument", slot), {
-      id: `arg-${slot}`,
-      label: `Argument ${slot}`,
-      hint: "Specific, not general: why does it matter for this model, far ahead of the state of the art?",
-      kind: "argument",
-      slot,
-      positionId,
-      max: config.maxDraftChars,
-    }));
-  }
-  for (let slot = 1; slot <= snap.scenario.risk_slots; slot += 1) {
-    section.append(makeEditor(draftTarget(positionId, "risk", slot), {
-      id: `risk-${slot}`,
-      label: "A risk of our own position we cannot easily refute",
-      hint: "Be honest: what is the strongest cost of the option you are defending?",
-      kind: "risk",
-      slot,
-      positionId,
-      max: config.maxDraftChars,
-    }));
-  }
-  return section;
-}
-
-function renderTeamDrafts() {
-  const snap = state.snap;
-  const mates = snap.members.filter((m) => m.position_id === snap.me.position_id && m.id !== snap.me.member_id && !m.removed);
-  const section = h("section", { class: "card team", "aria-labelledby": "team-h" },
-    h("h2", { id: "team-h" }, "Your team"));
-  if (!mates.length) {
-    section.append(h("p", { class: "muted" }, "No teammates yet: you argue this position on your own."));
-    return section;
-  }
-  for (const mate of mates) {
-    const drafts = snap.drafts
-      .filter((d) => d.author_id === mate.id && d.position_id === snap.me.position_id && (d.round || 1) === snap.room.round && d.text && d.text.trim())
-      .sort(draftOrder);
-    section.append(h("article", { class: "mate" },
-      h("h3", {}, h("span", { class: `dot${mate.online ? " online" : ""}`, "aria-hidden": "true" }), mate.display_name),
-      drafts.length
-        ? h("ul", { class: "draft-list" }, drafts.map((d) => h("li", {}, h("span", { class: "slot-label" }, slotLabel(d), draftBadges(d)), h("span", { class: "draft-text" }, d.text), citationList(state.snap.cards, d.citations, config.briefingUrl), feedbackList(d))))
-        : h("p", { class: "muted" }, "Nothing written yet.")));
-  }
-  return section;
-}
-
 function draftOrder(a, b) {
   if (a.kind !== b.kind) return a.kind === "argument" ? -1 : 1;
   return a.slot - b.slot;
@@ -1032,7 +1020,10 @@ function renderColumns() {
   const snap = state.snap;
   const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
     h("h2", { id: "cases-h" }, "The positions' cases"));
-  wrapper.append(review.withTabs(casesForRound(snap.room.round)));
+  // Tabs on a phone come with review.js; a solo learner peeking at the cases before leaving
+  // drafting sees them in a column, inside a closed <details>.
+  const current = casesForRound(snap.room.round);
+  wrapper.append(modules.review ? modules.review.withTabs(current) : current);
   for (let round = snap.room.round - 1; round >= 1; round -= 1) {
     wrapper.append(h("details", { class: "earlier-round" },
       h("summary", {}, `Round ${round} (before switching sides)`), casesForRound(round)));
@@ -1053,14 +1044,18 @@ function casesForRound(round) {
       h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
       h("h4", {}, "Arguments"),
       args.length
-        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), review.draftTools(d))))
+        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), draftTools(d))))
         : h("p", { class: "muted" }, "No arguments written."),
       h("h4", {}, "Risk they accept"),
       risks.length
-        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), review.draftTools(d))))
+        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), draftTools(d))))
         : h("p", { class: "muted" }, "No risk named.")));
   }
   return columns;
+}
+
+function draftTools(draft) {
+  return modules.review ? modules.review.draftTools(draft) : null; // none before the review
 }
 
 function renderRecommendationView() {
@@ -1077,291 +1072,7 @@ function renderRecommendationView() {
       h("dd", { class: "draft-text" }, rec.revisit_condition || "—")));
 }
 
-// ----- facilitator ---------------------------------------------------------------------------
-
-function renderFacilitator() {
-  const snap = state.snap;
-  const phase = snap.room.phase;
-  app.append(renderControls());
-  renderConflicts();
-  if (phase === "recommendation") app.append(renderRecommendationEditor(), review.finalizeButton());
-  if (phase === "closed") app.append(renderRecommendationView());
-  app.append(...review.facilitatorSections());
-  app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()), renderWarmupResults(ctx) || "");
-}
-
-function renderControls() {
-  const snap = state.snap;
-  const phase = snap.room.phase;
-  const next = PHASES[PHASES.indexOf(phase) + 1];
-  const bar = h("section", { class: "controls card", "aria-label": "Room controls" });
-  if (next) {
-    const rec = snap.recommendation;
-    const blocked = next === "closed" && !(rec.decision_id && rec.rationale.trim() && rec.revisit_condition.trim());
-    bar.append(h("button", {
-      type: "button",
-      id: "advance",
-      class: "button primary big",
-      disabled: blocked || outbox.get("recommendation") ? true : null,
-      onclick: () => {
-        if (next === "closed" && !window.confirm("Close the room? The record is final and nothing can be edited afterwards.")) return;
-        socket.send({ type: "phase.advance", to: next });
-      },
-    }, next === "closed" ? "Close the room" : `Start ${PHASE_LABELS[next].toLowerCase()}`));
-    if (blocked) bar.append(h("span", { class: "muted" }, "The decision, rationale and revisit condition are all required."));
-  }
-  const unassigned = snap.members.filter((m) => m.position_id === null && !m.removed).length;
-  if (unassigned && phase !== "closed") {
-    bar.append(h("button", { type: "button", id: "assign", class: "button", onclick: () => socket.send({ type: "positions.assign" }) },
-      `Assign positions (${unassigned} waiting)`));
-  }
-  if (phase === "review") {
-    bar.append(h("button", {
-      type: "button",
-      id: "switch-sides",
-      class: "button",
-      onclick: () => {
-        if (window.confirm("Switch sides? Every member moves to the next position and drafts a new round; this round's drafts stay in the record.")) {
-          socket.send({ type: "round.switch" });
-        }
-      },
-    }, "Switch sides for a new round"));
-  }
-  if (phase === "drafting") {
-    const locked = snap.room.editing_locked;
-    bar.append(h("button", {
-      type: "button",
-      id: "lock",
-      class: `button${locked ? " primary" : ""}`,
-      "aria-pressed": locked ? "true" : "false",
-      onclick: () => socket.send({ type: "room.lock", locked: !locked }),
-    }, locked ? "Unlock editing" : "Lock all editing"));
-  }
-  bar.append(
-    h("a", { class: "button secondary", href: config.presentUrl }, "Show join code"),
-    h("a", { class: "button secondary", href: config.exportUrl, download: "" }, "Download record (.md)"),
-  );
-  if (phase !== "closed") bar.append(renderTimerControls(), renderAnnouncementForm());
-  if (phase === "lobby") bar.append(renderAssignmentForm());
-  return bar;
-}
-
-function renderTimerControls() {
-  const timer = state.snap.room.timer || {};
-  const box = h("div", { class: "control-group", role: "group", "aria-labelledby": "timer-h" },
-    h("h3", { id: "timer-h" }, "Phase timer"));
-  if (timer.running || (timer.remaining_seconds !== null && timer.remaining_seconds !== undefined)) {
-    box.append(h("p", { class: "timer-inline" }, timerText()));
-    box.append(h("div", { class: "actions" },
-      timer.running
-        ? h("button", { type: "button", class: "button", id: "timer-pause", onclick: () => socket.send({ type: "timer.control", action: "pause" }) }, "Pause")
-        : h("button", { type: "button", class: "button", id: "timer-resume", onclick: () => socket.send({ type: "timer.control", action: "resume" }) }, "Resume"),
-      h("button", { type: "button", class: "button", id: "timer-extend", onclick: () => socket.send({ type: "timer.control", action: "extend", seconds: 60 }) }, "+1 minute"),
-      h("button", { type: "button", class: "button secondary", id: "timer-clear", onclick: () => socket.send({ type: "timer.control", action: "clear" }) }, "Stop timer")));
-    return box;
-  }
-  const minutes = h("input", { type: "number", id: "timer-minutes", min: 1, max: 240, value: 10, inputmode: "numeric" });
-  const auto = h("input", { type: "checkbox", id: "timer-auto" });
-  box.append(h("form", {
-    class: "inline-controls",
-    onsubmit: (event) => {
-      event.preventDefault();
-      const value = Math.round(Number(minutes.value) * 60);
-      socket.send({ type: "timer.control", action: "start", seconds: value, auto_advance: auto.checked });
-    },
-  },
-  h("label", { for: "timer-minutes" }, "Minutes"), minutes,
-  h("span", { class: "check-inline" }, auto, h("label", { for: "timer-auto" }, "Move on at zero")),
-  h("button", { type: "submit", class: "button", id: "timer-start" }, "Start timer")));
-  return box;
-}
-
-function renderAnnouncementForm() {
-  const room = state.snap.room;
-  const input = h("input", { type: "text", id: "announce-text", maxlength: 280, placeholder: "e.g. Five minutes left: finish your risk" });
-  return h("div", { class: "control-group", role: "group", "aria-labelledby": "announce-h" },
-    h("h3", { id: "announce-h" }, "Announcement"),
-    h("form", {
-      class: "inline-controls",
-      onsubmit: (event) => {
-        event.preventDefault();
-        socket.send({ type: "room.announce", text: input.value });
-        input.value = "";
-      },
-    },
-    h("label", { for: "announce-text", class: "visually-hidden" }, "Announcement to the whole room"), input,
-    h("button", { type: "submit", class: "button", id: "announce-send" }, "Show to everyone"),
-    room.announcement ? h("button", { type: "button", class: "button secondary", id: "announce-clear", onclick: () => socket.send({ type: "room.announce", text: "" }) }, "Remove") : null));
-}
-
-const METHOD_LABELS = {
-  balanced: "Balanced, in order of joining",
-  random: "Random, balanced",
-  manual: "Manual: I place everyone",
-  choice: "Members choose",
-};
-
-function renderAssignmentForm() {
-  const room = state.snap.room;
-  const select = h("select", { id: "method" },
-    Object.entries(METHOD_LABELS).map(([value, label]) => h("option", { value, selected: value === room.assignment_method }, label)));
-  const cap = h("input", { type: "number", id: "choice-cap", min: 1, max: 100, value: room.choice_cap || "", inputmode: "numeric" });
-  return h("div", { class: "control-group", role: "group", "aria-labelledby": "method-h" },
-    h("h3", { id: "method-h" }, "How positions are given"),
-    h("form", {
-      class: "inline-controls",
-      onsubmit: (event) => {
-        event.preventDefault();
-        socket.send({ type: "room.configure", assignment_method: select.value, choice_cap: cap.value ? Number(cap.value) : null });
-      },
-    },
-    h("label", { for: "method", class: "visually-hidden" }, "Assignment method"), select,
-    h("label", { for: "choice-cap" }, "Cap per position"), cap,
-    h("button", { type: "submit", class: "button", id: "method-save" }, "Apply")));
-}
-
-function renderBoard() {
-  const snap = state.snap;
-  const present = snap.members.filter((m) => !m.removed);
-  const board = h("section", { class: "board", "aria-labelledby": "board-h" },
-    h("h2", { id: "board-h" }, `Teams (${present.length} members, ${present.filter((m) => m.online).length} online)`),
-    h("p", { class: "help" }, "Drag a member to another team, or use their “Move to” list."));
-  const grid = h("div", { class: "columns" });
-  const groups = [...snap.scenario.positions.map((p) => ({ id: p.id, name: p.name })), { id: null, name: "Waiting for a position" }];
-  const round = snap.room.round;
-  for (const group of groups) {
-    const members = present.filter((m) => m.position_id === group.id);
-    if (group.id === null && !members.length) continue;
-    const drafts = group.id === null ? [] : snap.drafts.filter((d) => d.position_id === group.id && (d.round || 1) === round && d.text && d.text.trim());
-    const slotsPerMember = snap.scenario.argument_slots + snap.scenario.risk_slots;
-    const expected = Math.max(1, members.length * slotsPerMember);
-    const column = h("article", { class: `column ${group.id === null ? "unassigned" : `pos-${positionIndex(group.id)}`}`, "aria-label": group.name },
-      h("h3", { class: "column-title" }, group.name));
-    if (group.id !== null) {
-      column.addEventListener("dragover", (event) => { event.preventDefault(); column.classList.add("drop-target"); });
-      column.addEventListener("dragleave", () => column.classList.remove("drop-target"));
-      column.addEventListener("drop", (event) => {
-        event.preventDefault();
-        column.classList.remove("drop-target");
-        const memberId = Number(event.dataTransfer.getData("text/plain"));
-        if (memberId) socket.send({ type: "member.move", member_id: memberId, position_id: group.id });
-      });
-      const written = Math.min(drafts.length, expected);
-      column.append(h("label", { class: "progress-label" },
-        `${written} of ${expected} slots written`,
-        h("progress", { max: expected, value: written })));
-    }
-    column.append(h("ul", { class: "member-rows" }, members.map((m) => memberRow(m, drafts))));
-    if (drafts.length) {
-      column.append(h("details", { class: "team-drafts", open: snap.room.phase !== "lobby" },
-        h("summary", {}, `Drafts (${drafts.length})`),
-        h("ul", { class: "draft-list" }, drafts.sort(draftOrder).map((d) => moderatedDraft(d)))));
-    }
-    grid.append(column);
-  }
-  board.append(grid);
-  const removed = snap.members.filter((m) => m.removed);
-  if (removed.length) {
-    board.append(h("section", { class: "removed", "aria-labelledby": "removed-h" },
-      h("h3", { id: "removed-h" }, "Removed"),
-      h("ul", { class: "member-rows" }, removed.map((m) => h("li", { class: "member-row" },
-        h("span", { class: "member-name" }, m.display_name),
-        h("button", { type: "button", class: "button secondary small", onclick: () => socket.send({ type: "member.readmit", member_id: m.id }) }, "Re-admit"))))));
-  }
-  if (!snap.members.length) board.append(h("p", { class: "muted" }, "Nobody has joined yet. Show the join code to the class."));
-  return board;
-}
-
-function moderatedDraft(d) {
-  const feedbackId = `feedback-${d.id}`;
-  const input = h("input", { type: "text", id: feedbackId, maxlength: 500, placeholder: "e.g. Too general: tie it to this model" });
-  return h("li", { class: d.hidden ? "is-hidden" : "" },
-    h("span", { class: "slot-label" }, `${slotLabel(d)} · ${memberName(d.author_id)} `, draftBadges(d)),
-    h("span", { class: "draft-text" }, d.text),
-    citationList(state.snap.cards, d.citations, config.briefingUrl),
-    feedbackList(d),
-    h("div", { class: "draft-actions" },
-      h("button", { type: "button", class: "button small secondary", onclick: () => socket.send({ type: "draft.moderate", draft_id: d.id, hidden: !d.hidden }) }, d.hidden ? "Show" : "Hide"),
-      h("button", { type: "button", class: "button small secondary", "aria-pressed": d.needs_source ? "true" : "false", onclick: () => socket.send({ type: "draft.moderate", draft_id: d.id, needs_source: !d.needs_source }) }, d.needs_source ? "Source given" : "Needs a source"),
-      h("form", {
-        class: "feedback-form",
-        onsubmit: (event) => {
-          event.preventDefault();
-          if (input.value.trim()) socket.send({ type: "draft.feedback", draft_id: d.id, text: input.value.trim() });
-          input.value = "";
-        },
-      },
-      h("label", { for: feedbackId, class: "visually-hidden" }, `Feedback to ${memberName(d.author_id)}`), input,
-      h("button", { type: "submit", class: "button small" }, "Send"))));
-}
-
-function memberRow(member, drafts) {
-  const snap = state.snap;
-  const count = drafts.filter((d) => d.author_id === member.id).length;
-  const selectId = `move-${member.id}`;
-  const typing = (state.typingUntil.get(member.id) || 0) > Date.now();
-  const closed = snap.room.phase === "closed";
-  const select = h("select", {
-    id: selectId,
-    disabled: closed ? true : null,
-    onchange: (event) => socket.send({ type: "member.move", member_id: member.id, position_id: Number(event.target.value) }),
-  },
-  member.position_id === null ? h("option", { value: "", selected: true, disabled: true }, "—") : null,
-  snap.scenario.positions.map((p) => h("option", { value: p.id, selected: p.id === member.position_id }, p.short_name)));
-  const row = h("li", { class: "member-row", draggable: closed ? null : "true" },
-    h("span", { class: `dot${member.online ? " online" : ""}`, "aria-hidden": "true" }),
-    h("span", { class: "member-name" }, member.display_name,
-      snap.room.anonymous && member.code_name ? h("span", { class: "muted code-name" }, ` (${member.code_name})`) : null,
-      h("span", { class: "visually-hidden" }, member.online ? " (online)" : " (offline)"),
-      typing ? h("span", { class: "typing" }, " typing…") : null,
-      member.muted ? h("span", { class: "badge warn" }, "muted") : null),
-    h("span", { class: "muted contributions", title: "Slots written" }, `${count} written`),
-    h("label", { class: "visually-hidden", for: selectId }, `Move ${member.display_name} to`),
-    select,
-    closed ? null : h("span", { class: "row-buttons" },
-      h("button", { type: "button", class: "button small secondary", id: `mute-${member.id}`, onclick: () => socket.send({ type: "member.mute", member_id: member.id, muted: !member.muted }) }, member.muted ? "Unmute" : "Mute"),
-      h("button", {
-        type: "button",
-        class: "button small secondary",
-        id: `remove-${member.id}`,
-        onclick: () => {
-          if (window.confirm(`Remove ${member.display_name} from the room? Their socket closes and they cannot come back unless you re-admit them.`)) {
-            socket.send({ type: "member.remove", member_id: member.id });
-          }
-        },
-      }, "Remove")));
-  row.addEventListener("dragstart", (event) => {
-    event.dataTransfer.setData("text/plain", String(member.id));
-    event.dataTransfer.effectAllowed = "move";
-  });
-  return row;
-}
-
-function renderSidePanel() {
-  const snap = state.snap;
-  const panel = h("aside", { class: "side-panel", "aria-label": "Activity and facilitators" });
-  panel.append(h("section", { class: "card", "aria-labelledby": "activity-h" },
-    h("h2", { id: "activity-h" }, "Recent activity"),
-    state.activity.length
-      ? h("ol", { class: "activity" }, state.activity.map((a) => h("li", {},
-        h("time", { datetime: a.at.toISOString() }, a.at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })), " ", a.text)))
-      : h("p", { class: "muted" }, "Nothing yet since this page opened.")));
-  const username = h("input", { type: "text", id: "cofac-username", autocomplete: "off" });
-  panel.append(h("section", { class: "card", "aria-labelledby": "fac-h" },
-    h("h2", { id: "fac-h" }, "Facilitators"),
-    h("ul", { class: "plain" }, (snap.facilitators || []).map((name) => h("li", {}, name))),
-    snap.room.phase === "closed" ? null : h("form", {
-      class: "inline-controls",
-      onsubmit: (event) => {
-        event.preventDefault();
-        if (username.value.trim()) socket.send({ type: "facilitator.add", username: username.value.trim() });
-        username.value = "";
-      },
-    },
-    h("label", { for: "cofac-username" }, "Add a co-facilitator (username)"), username,
-    h("button", { type: "submit", class: "button small" }, "Add"))));
-  return panel;
-}
+// ----- the recommendation editor (chairs, facilitators, the solo learner) ---------------------
 
 function recommendationPayload(form) {
   const decision = form.querySelector("input[name=decision]:checked");
@@ -1370,7 +1081,7 @@ function recommendationPayload(form) {
     decision_id: decision ? Number(decision.value) : null,
     rationale: form.querySelector("#rec-rationale").value,
     revisit_condition: form.querySelector("#rec-revisit").value,
-    ...review.builderPayload(form),
+    ...modules.review.builderPayload(form),
   };
 }
 
@@ -1395,7 +1106,7 @@ function renderRecommendationEditor() {
         h("label", { for: "rec-revisit" }, `Condition that would make the committee revisit this ${snap.scenario.revisit_months} months after release`),
         h("p", { class: "help", id: "rec-revisit-hint" }, snap.scenario.revisit_guidance),
         h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })),
-      review.builderFields());
+      modules.review.builderFields());
     recForm.addEventListener("input", () => {
       queueChange("recommendation", recommendationPayload(recForm));
       queueRender();
@@ -1410,7 +1121,7 @@ function renderRecommendationEditor() {
     const revisit = recForm.querySelector("#rec-revisit");
     if (document.activeElement !== rationale) rationale.value = current.rationale;
     if (document.activeElement !== revisit) revisit.value = current.revisit_condition;
-    review.syncBuilder(recForm, current);
+    modules.review.syncBuilder(recForm, current);
   }
   return recForm;
 }
@@ -1435,14 +1146,15 @@ window.addEventListener("beforeunload", (event) => {
   if (outbox.pendingCount() && !socket.isOpen()) event.preventDefault();
 });
 
-// What solo.js and warmup.js use of this page (they render into the same app and outbox).
+// What member.js, console.js, solo.js and warmup.js use of this page (they render into the same
+// app and outbox); `modules` holds the lazily loaded modules, as they arrive.
 const ctx = {
-  state, config, socket, app, announce, showError, render, flush, makeEditor, draftTarget, serverItem,
-  editorValue, renderConflicts, renderRecommendationEditor, renderRecommendationView, renderColumns,
-  positionIndex, newClientId,
+  state, config, socket, outbox, app, modules, announce, showError, render, flush, makeEditor,
+  draftTarget, serverItem, editorValue, renderConflicts, renderRecommendationEditor,
+  renderRecommendationView, renderColumns, positionIndex, positionName, memberName, slotLabel,
+  draftOrder, draftBadges, feedbackList, memberChip, timerText, newClientId, PHASES, PHASE_LABELS,
 };
 
-review.init({ state, socket, config, announce, queueRender, positionName, positionIndex, memberName });
 renderStatus();
 socket.start();
 

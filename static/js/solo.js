@@ -1,10 +1,10 @@
 // The solo learner's guided stepper: warm-up, each position's arguments in turn (the other
 // positions' drafts hidden unless the learner asks to see them), each position's risk, the
 // recommendation (the learner is the chair), then research. A balance check shows the thinner
-// side. Drafts go through room.js's outbox exactly as in group rooms.
+// side. Drafts go through room.js's outbox exactly as in group rooms. room.js loads this module
+// (and room.html links solo.css) in solo rooms only.
 
 import { h, words } from "./dom.js";
-import { renderWarmup } from "./warmup.js";
 
 const DRAFTING_STEPS = new Set(["warmup", "args", "risk"]);
 let showOthers = false;
@@ -282,7 +282,8 @@ export function renderSolo(ctx) {
   const main = h("div", { class: "solo-main" });
   if (step.kind !== "research") placeResearch(null);
   if (step.kind === "warmup") {
-    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Warm-up check"), renderWarmup(ctx));
+    // warmup.js: room.js loads it for a solo room in drafting with a warm-up (the only time this step shows).
+    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Warm-up check"), ctx.modules.warmup.renderWarmup(ctx));
   } else if (step.kind === "args" || step.kind === "risk") {
     main.append(...renderWriting(ctx, step));
   } else if (step.kind === "recommendation") {

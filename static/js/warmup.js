@@ -8,11 +8,6 @@ let form = null; // kept across renders so choices and focus survive live update
 let resultEl = null;
 let lastAnnounced = null;
 
-export function applyWarmupEvent(snap, event) {
-  if (!snap.warmup_attempts) snap.warmup_attempts = [];
-  if (!snap.warmup_attempts.some((a) => a.id === event.attempt.id)) snap.warmup_attempts.push(event.attempt);
-}
-
 function latestOf(attempts, memberId) {
   const mine = attempts.filter((a) => a.member_id === memberId);
   return mine.length ? mine[mine.length - 1] : null;
@@ -105,45 +100,4 @@ function submit(ctx) {
   }
   ctx.socket.send({ type: "warmup.submit", client_id: ctx.newClientId(), answers });
   resultEl.textContent = "Checking…";
-}
-
-// ----- facilitators: the class's results -------------------------------------------------------
-
-export function renderWarmupResults(ctx) {
-  const snap = ctx.state.snap;
-  const warmup = snap.warmup;
-  if (!warmup) return null;
-  const attempts = snap.warmup_attempts || [];
-  const byMember = new Map();
-  for (const a of attempts) {
-    const row = byMember.get(a.member_id) || { tries: 0, best: 0, latest: null };
-    row.tries += 1;
-    row.best = Math.max(row.best, a.score);
-    row.latest = a;
-    byMember.set(a.member_id, row);
-  }
-  const latest = [...byMember.values()].map((r) => r.latest);
-  const section = h("section", { class: "card warmup-results", "aria-labelledby": "warmup-results-h" },
-    h("h2", { id: "warmup-results-h" }, `Warm-up check (${byMember.size} of ${snap.members.filter((m) => !m.removed).length} members tried)`));
-  if (!latest.length) {
-    section.append(h("p", { class: "muted" }, "Nobody has tried the warm-up check yet."));
-    return section;
-  }
-  section.append(h("h3", {}, "Per argument (latest tries)"),
-    h("ul", { class: "plain warmup-items" }, warmup.items.map((item, index) => {
-      const right = latest.filter((a) => a.results[item.key]).length;
-      return h("li", {},
-        h("label", { class: "progress-label" }, `${index + 1}. ${item.text} — ${right} of ${latest.length} right`,
-          h("progress", { max: latest.length, value: right })));
-    })));
-  const names = new Map(snap.members.map((m) => [m.id, m.display_name]));
-  section.append(h("h3", {}, "Per member"),
-    h("table", { class: "warmup-table" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Member"), h("th", { scope: "col" }, "Latest"), h("th", { scope: "col" }, "Best"), h("th", { scope: "col" }, "Tries"))),
-      h("tbody", {}, [...byMember.entries()].map(([memberId, row]) => h("tr", { dataset: { member: memberId } },
-        h("th", { scope: "row" }, names.get(memberId) || "—"),
-        h("td", {}, `${row.latest.score}/${row.latest.total}`),
-        h("td", {}, `${row.best}/${row.latest.total}`),
-        h("td", {}, String(row.tries)))))));
-  return section;
 }
