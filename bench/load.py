@@ -535,6 +535,7 @@ class Stats:
         self.fac_latency: list[float] = []
         self.ack_latency: list[float] = []
         self.deliveries_in_window = 0
+        self.frames_in_window = 0  # event frames: a run of ticks is one frame, many deliveries
         self.acks_in_window = 0
         self.saves_sent = 0
         self.saves_sent_in_window = 0
@@ -623,11 +624,17 @@ class Client:
                         self.snapshot_waiter.set_result(msg)
                     continue
                 if seq is not None and kind not in ("ack",):
-                    self.seqs[seq] += 1
+                    # A tick may stand for a run of numbers (docs/protocol.md, "tick"): each
+                    # counts as a delivery, for the lost/duplicate accounting too.
+                    first = msg.get("from") if kind == "tick" else None
+                    numbers = range(first, seq + 1) if isinstance(first, int) else (seq,)
+                    for number in numbers:
+                        self.seqs[number] += 1
                     if self.last_seq is None or seq > self.last_seq:
                         self.last_seq = seq
                     if stats.in_window(t):
-                        stats.deliveries_in_window += 1
+                        stats.deliveries_in_window += len(numbers)
+                        stats.frames_in_window += 1
                     if kind == "draft.updated":
                         self._delivered(msg["draft"], t)
                 elif kind == "ack":
@@ -964,6 +971,7 @@ async def cmd_typing(args: argparse.Namespace) -> dict[str, Any]:
                 "facilitator_latency_ms": percentiles(stats.fac_latency),
                 "ack_latency_ms": percentiles(stats.ack_latency),
                 "deliveries_per_s": round(stats.deliveries_in_window / duration, 1),
+                "event_frames_per_s": round(stats.frames_in_window / duration, 1),
                 "saves_per_s": round(stats.acks_in_window / duration, 1),
                 "offered_saves_per_s": round(len(members) / args.interval, 1),
                 "saves_sent": stats.saves_sent,

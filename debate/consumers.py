@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from classroom.identity import member_id_for
 
-from . import events, protocol, selectors, services
+from . import events, heartbeat, protocol, selectors, services
 from .dbthreads import database_sync_to_async
 from .errors import DomainError
 
@@ -64,6 +64,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # that change's own event would otherwise overtake its ack (room_event).
     replying_to: str | None = None
     held: list[dict[str, Any]] | None = None
+    # A run of consecutive ticks not sent yet (first and last number) and the timer that sends
+    # it as one frame (_queue_tick); anything else this socket sends goes after it.
+    tick_first: int | None = None
+    tick_last: int | None = None
+    tick_timer: asyncio.TimerHandle | None = None
+    tick_sending: asyncio.Task[None] | None = None
+    tick_run_seconds: float = 0.0
 
     # ---- connection --------------------------------------------------------------------------
 
@@ -100,6 +107,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.touch_every = limits["PRESENCE_TOUCH_SECONDS"] / 2
         self.touched_at = time.monotonic()
         self.typing_sent_at = 0.0
+        self.tick_run_seconds = limits["TICK_RUN_MS"] / 1000
         if viewer.member is not None:
             self.member_id = viewer.member.pk
             self.position_id = viewer.member.position_id
@@ -115,6 +123,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self._stop_worker()
+        if self.tick_timer is not None:
+            self.tick_timer.cancel()
         try:
             for group in list(self.groups_joined):
                 try:
@@ -263,13 +273,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_json(body)
 
     async def send_json(self, content: dict[str, Any]) -> None:
+        await self._send_ticks()
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
     # ---- handlers (one per inbound type; the table is HANDLERS below) --------------------------
 
     async def handle_ping(self, message: dict[str, Any]) -> None:
         try:
-            seq = await database_sync_to_async(_room_seq)(self.room_id)
+            seq = await heartbeat.room_seq(self.room_id)
         except DatabaseError:
             seq = None  # a heartbeat is answered even while the database is away
         await self.send_json(
@@ -277,15 +288,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
 
     async def _touch(self) -> None:
-        """Refresh the member's last_seen at most once per PRESENCE_TOUCH_SECONDS."""
+        """Refresh the member's last_seen at most once per PRESENCE_TOUCH_SECONDS / 2; the
+        process writes the refreshes of all its sockets together (debate/heartbeat.py)."""
         now = time.monotonic()
         if self.member_id is None or now - self.touched_at < self.touch_every:
             return
         self.touched_at = now
-        try:
-            await database_sync_to_async(services.member_touch)(member_id=self.member_id)
-        except DatabaseError:
-            logger.warning("could not refresh presence of member %s", self.member_id)
+        heartbeat.touch(self.member_id)
 
     async def handle_sync(self, message: dict[str, Any]) -> None:
         last_seq = message.get("last_seq")
@@ -500,6 +509,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _forward(self, message: dict[str, Any]) -> None:
         event = message["event"]
+        seq = event.get("seq")
+        if isinstance(seq, int):
+            heartbeat.seen(self.room_id, seq)
+            if event["type"] == events.TICK and self.tick_run_seconds > 0:
+                await self._queue_tick(seq)
+                return
+        await self._send_ticks()
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
             await self._follow_team(event["position_id"])
@@ -510,6 +526,47 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_json(event)
         if event["type"] == events.MEMBER_REMOVED and event["member_id"] == self.member_id:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
+
+    # ---- ticks: a run of consecutive numbers leaves as one frame ---------------------------------
+
+    async def _queue_tick(self, seq: int) -> None:
+        """Hold a tick for up to TICK_RUN_MS so that the ticks after it join it in one frame,
+        `{"type": "tick", "seq": last, "from": first}` (docs/protocol.md, "tick"). Most of a
+        busy room's events are other teams' drafts, which reach a member only as ticks: one
+        frame per run instead of one per event. Whatever else the socket sends first sends the
+        run (send_json, _forward), so the order on the socket is kept."""
+        if self.tick_last is not None and seq == self.tick_last + 1:
+            self.tick_last = seq
+            return
+        await self._send_ticks()  # not the next number: the run so far goes first
+        self.tick_first = self.tick_last = seq
+        self.tick_timer = asyncio.get_running_loop().call_later(
+            self.tick_run_seconds, self._tick_timer_fired
+        )
+
+    def _tick_timer_fired(self) -> None:
+        self.tick_timer = None
+        self.tick_sending = asyncio.ensure_future(self._send_ticks_quietly())
+
+    async def _send_ticks_quietly(self) -> None:
+        try:
+            await self._send_ticks()
+        except Exception:
+            logger.debug("ticks not sent", exc_info=True)  # the socket closed meanwhile
+
+    async def _send_ticks(self) -> None:
+        """Send the run of ticks waiting, if any, as one frame."""
+        if self.tick_last is None:
+            return
+        first, last = self.tick_first, self.tick_last
+        self.tick_first = self.tick_last = None
+        if self.tick_timer is not None:
+            self.tick_timer.cancel()
+            self.tick_timer = None
+        tick: dict[str, Any] = {"type": events.TICK, "seq": last}
+        if first != last:
+            tick["from"] = first
+        await self.send(text_data=json.dumps(tick, separators=(",", ":")))
 
     async def _follow_team(self, position_id: int | None) -> None:
         if self.member_id is None or position_id == self.position_id:
@@ -584,13 +641,6 @@ HANDLERS: dict[str, Handler] = {
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 
 
-def _room_seq(room_id: int) -> int | None:
-    from .models import Room
-
-    room = Room.objects.with_seq().filter(pk=room_id).first()
-    return room.seq if room is not None else None
-
-
 def _room_exists(room_id: int) -> bool:
     from .models import Room
 
@@ -608,7 +658,7 @@ def _sync_reply(
         return None
     position_id = viewer.member.position_id if viewer.member is not None else None
     if last_seq is not None:
-        seq = _room_seq(room_id)
+        seq = heartbeat.read_room_seq(room_id)
         if seq is not None and seq == last_seq:
             return {"type": "synced", "seq": seq, "_position_id": position_id}
     snapshot = selectors.room_snapshot(viewer=viewer)

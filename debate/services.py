@@ -471,10 +471,12 @@ def member_disconnected(*, room_id: int, member_id: int) -> None:
             _emit_presence(room, member_id, online=False)
 
 
-def member_touch(*, member_id: int) -> None:
-    """Heartbeat from a live socket (the consumer calls it at most every
-    PRESENCE_TOUCH_SECONDS / 2): one small write, no event."""
-    Member.objects.filter(pk=member_id).update(last_seen=timezone.now())
+def members_touch(*, member_ids: list[int]) -> None:
+    """Heartbeats from live sockets, gathered per process (debate/heartbeat.py): one write per
+    500 members, no event."""
+    now = timezone.now()
+    for start in range(0, len(member_ids), 500):
+        Member.objects.filter(pk__in=member_ids[start : start + 500]).update(last_seen=now)
 
 
 def _presence_window() -> timedelta:

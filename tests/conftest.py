@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import socket
+from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlparse
@@ -85,7 +86,12 @@ def user_cookie(user) -> str:
 
 
 class Socket:
-    """A WebsocketCommunicator on the real ASGI app, with helpers to read JSON events."""
+    """A WebsocketCommunicator on the real ASGI app, with helpers to read JSON events.
+
+    `recv` reads a run of ticks sent as one frame (`{"type": "tick", "seq": 9, "from": 7}`,
+    docs/protocol.md "tick") as the ticks it stands for, one per call, as the browser does
+    (room.js, handleTickRun): tests check which numbers a socket received, however the server
+    grouped them. `recv_frame` reads the frame itself."""
 
     def __init__(self, room_id: int, cookie: str | None, origin: str = ORIGIN) -> None:
         from config.asgi import application
@@ -94,6 +100,7 @@ class Socket:
         if cookie:
             headers.append((b"cookie", cookie.encode()))
         self.comm = WebsocketCommunicator(application, f"/ws/rooms/{room_id}/", headers=headers)
+        self.unread: deque[dict[str, Any]] = deque()  # the rest of a run of ticks
 
     async def connect(self) -> bool:
         connected, _ = await self.comm.connect()
@@ -105,8 +112,24 @@ class Socket:
     async def send_raw(self, text: str) -> None:
         await self.comm.send_to(text_data=text)
 
-    async def recv(self, timeout: float = 3) -> dict[str, Any]:
+    async def recv_frame(self, timeout: float = 3) -> dict[str, Any]:
+        assert not self.unread, "a run of ticks is half read"
         return json.loads(await self.comm.receive_from(timeout=timeout))
+
+    async def recv(self, timeout: float = 3) -> dict[str, Any]:
+        if self.unread:
+            return self.unread.popleft()
+        message = json.loads(await self.comm.receive_from(timeout=timeout))
+        if message.get("type") == "tick" and "from" in message:
+            first, last = message["from"], message["seq"]
+            assert first < last, message
+            self.unread.extend({"type": "tick", "seq": seq} for seq in range(first + 1, last + 1))
+            return {"type": "tick", "seq": first}
+        return message
+
+    async def nothing_more(self, timeout: float = 0.3) -> bool:
+        """Whether nothing (not even the rest of a run of ticks) arrives within `timeout`."""
+        return not self.unread and await self.comm.receive_nothing(timeout=timeout)
 
     async def recv_until(self, type_: str, timeout: float = 3) -> dict[str, Any]:
         """Read messages until one of `type_` arrives; returns it."""
@@ -118,7 +141,7 @@ class Socket:
     async def drain(self, timeout: float = 0.3) -> list[dict[str, Any]]:
         """Everything that arrives within `timeout` of quiet."""
         received = []
-        while not await self.comm.receive_nothing(timeout=timeout):
+        while not await self.nothing_more(timeout):
             received.append(await self.recv())
         return received
 
@@ -127,6 +150,7 @@ class Socket:
         return await self.recv_until("snapshot")
 
     async def closed_with(self, timeout: float = 3) -> int | None:
+        self.unread.clear()
         output = await self.comm.receive_output(timeout=timeout)
         while output["type"] == "websocket.send":
             output = await self.comm.receive_output(timeout=timeout)
@@ -158,6 +182,19 @@ async def sockets(*specs: tuple[int, str | None]):
 
 a_cookie_for = sync_to_async(member_cookie)
 a_user_cookie = sync_to_async(user_cookie)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _short_tick_runs():
+    """Sockets hold a tick up to TICK_RUN_MS (200 ms) for the ticks after it. Tests read "what
+    arrives before 0.2-0.3 s of quiet" (Socket.drain), which a 200 ms run would race; with 20 ms,
+    ticks that arrive together still leave as one run. tests/debate/test_tick_runs.py checks the
+    default itself."""
+    limits = settings.QUORUM
+    default = limits["TICK_RUN_MS"]
+    limits["TICK_RUN_MS"] = 20
+    yield
+    limits["TICK_RUN_MS"] = default
 
 
 @pytest.fixture(autouse=True, scope="session")

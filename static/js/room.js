@@ -30,6 +30,7 @@ const PHASE_LABELS = {
 const SEND_DEBOUNCE_MS = 700;
 const SEND_MAX_WAIT_MS = 3000;
 const GAP_WAIT_MS = 800;
+const MAX_TICK_RUN = 10000;
 const RETRY_AFTER_ERROR_MS = 3000;
 
 const identity = config.memberId ? `m${config.memberId}` : `f${config.userId}`;
@@ -109,8 +110,18 @@ function handleMessage(message) {
       setTimeout(queueRender, TYPING_SHOWN_MS + 50);
       break;
     default:
-      if (typeof message.seq === "number") handleEvent(message);
+      if (message.type === "tick" && typeof message.from === "number") handleTickRun(message);
+      else if (typeof message.seq === "number") handleEvent(message);
   }
+}
+
+// A run of consecutive ticks sent as one frame (protocol §6, "tick"): each number in turn.
+function handleTickRun(run) {
+  if (run.seq - run.from > MAX_TICK_RUN) {
+    resync(); // more numbers than any real run: a fresh snapshot is cheaper than replaying them
+    return;
+  }
+  for (let seq = run.from; seq <= run.seq; seq++) handleEvent({ type: "tick", seq });
 }
 
 function handleEvent(event) {

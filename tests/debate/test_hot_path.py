@@ -273,7 +273,7 @@ async def test_a_socket_gets_group_events_while_its_own_save_waits(drafting, mon
                     events.group_room(drafting.room.pk),
                     {"type": events.GROUP_MESSAGE_TYPE, "event": injected},
                 )
-            assert await s["Ana"].comm.receive_nothing(timeout=0.3)
+            assert await s["Ana"].nothing_more(timeout=0.3)
         finally:
             release.set()
         (ana,) = await drain_all(s["Ana"], expect=[4])

@@ -512,6 +512,7 @@ class RoomClient:
         self.name = name
         self.ws: ClientConnection | None = None
         self.received: list[dict[str, Any]] = []  # every message, in order, across connections
+        self.unread: list[dict[str, Any]] = []  # the rest of a run of ticks
         self.failed_connects = 0
 
     async def connect(self, timeout: float = 5) -> None:
@@ -544,8 +545,17 @@ class RoomClient:
         await self.ws.send(json.dumps(message))
 
     async def recv(self, timeout: float = 3) -> dict[str, Any]:
+        """The next message; a run of ticks in one frame (docs/protocol.md, "Runs of ticks") is
+        read as its ticks, one per call, as the browser reads it."""
+        if self.unread:
+            return self.unread.pop(0)
         assert self.ws is not None
         message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        if message.get("type") == "tick" and "from" in message:
+            ticks = [{"type": "tick", "seq": n} for n in range(message["from"], message["seq"] + 1)]
+            self.received.extend(ticks)
+            message, self.unread = ticks[0], ticks[1:]
+            return message
         self.received.append(message)
         return message
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings as django_settings
 from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,12 +67,9 @@ LEAK_MARKERS = ("Traceback", 'File "', "django.db", "psycopg", "sqlite3", "Error
 
 # Generous rate limits: the fuzzer is not testing the rate limiter (test_consumer.py does).
 FUZZ_LIMITS = {
-    "MAX_MESSAGE_BYTES": 64 * 1024,
-    "MAX_DRAFT_CHARS": 4000,
-    "MAX_RECOMMENDATION_CHARS": 6000,
+    **django_settings.QUORUM,
     "RATE_PER_SECOND": 100_000,
     "RATE_BURST": 100_000,
-    "PRESENCE_TOUCH_SECONDS": 60,
 }
 
 

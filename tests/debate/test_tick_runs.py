@@ -1,0 +1,184 @@
+"""Per-socket and per-process savings on the hot path (issue 8): runs of ticks leave as one frame,
+pongs read the room's number at most every PONG_SEQ_SECONDS per process, and presence refreshes
+are written together. These tests read frames as they are sent (Socket.recv_frame)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from debate import heartbeat, services
+from debate.models import Member, Room
+from tests.debate.conftest import call, drain_all, member_draft, team_sockets
+
+socket_test = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def default_tick_runs(settings):
+    """The production run length (tests otherwise use 20 ms, tests/conftest.py)."""
+    settings.QUORUM = {**settings.QUORUM, "TICK_RUN_MS": 200}
+
+
+@pytest.fixture(autouse=True)
+def _forget_room_numbers():
+    heartbeat._seqs.clear()
+    yield
+    heartbeat._seqs.clear()
+
+
+async def room_seq(room_id: int) -> int:
+    return (await call(Room.objects.with_seq().get, pk=room_id)).seq
+
+
+@socket_test
+async def test_other_teams_drafts_reach_a_member_as_one_run_of_ticks(drafting, default_tick_runs):
+    """Three saves by Ana (open weights): her team and the facilitator get each draft; Cy (API
+    only) and Dee (restricted) get one frame naming the three numbers, and nothing else."""
+    async with team_sockets(drafting, "Ana", "Cy", "Dee") as s:
+        start = await room_seq(drafting.room.pk)
+
+        def three_saves():
+            for slot in (1, 2, 3):
+                member_draft(drafting, "Ana", f"ana-{slot}", slot=slot)
+
+        await call(three_saves)
+        end = await room_seq(drafting.room.pk)
+        assert end == start + 3
+        run = {"type": "tick", "seq": end, "from": start + 1}
+        assert await s["Cy"].recv_frame() == run
+        assert await s["Dee"].recv_frame() == run
+        ana, fac = await drain_all(s["Ana"], s["fac"], expect=3)
+        assert await s["Cy"].nothing_more() and await s["Dee"].nothing_more()
+    for messages in (ana, fac):
+        assert [(m["type"], m["seq"]) for m in messages] == [
+            ("draft.updated", seq) for seq in range(start + 1, end + 1)
+        ]
+
+
+@socket_test
+async def test_a_waiting_run_leaves_before_the_next_content_and_the_next_reply(
+    drafting, default_tick_runs
+):
+    """A run is never overtaken: Cy's own team's draft, and the pong to his ping, come after the
+    ticks that were waiting, and at once (not at the end of the 200 ms)."""
+    async with team_sockets(drafting, "Cy", facilitator=False) as s:
+        start = await room_seq(drafting.room.pk)
+        await call(member_draft, drafting, "Ana", "ana-1")
+        await asyncio.sleep(0.05)  # the tick has reached Cy's socket, which holds it
+        await call(member_draft, drafting, "Cy", "cy-1")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        first = await s["Cy"].recv_frame()
+        second = await s["Cy"].recv_frame()
+        assert first == {"type": "tick", "seq": start + 1}
+        assert (second["type"], second["seq"]) == ("draft.updated", start + 2)
+        assert loop.time() - began < 0.15  # the content sent the run; no timer was waited for
+
+        await call(member_draft, drafting, "Ana", "ana-2", slot=2)
+        await asyncio.sleep(0.05)
+        await s["Cy"].send({"type": "ping"})
+        tick = await s["Cy"].recv_frame()
+        pong = await s["Cy"].recv_frame()
+    assert tick == {"type": "tick", "seq": start + 3}
+    assert pong["type"] == "pong" and pong["seq"] == start + 3
+
+
+@socket_test
+async def test_a_run_is_cut_where_a_number_is_missing(drafting, default_tick_runs):
+    """Ticks that are not consecutive on this socket (the number between came as content through
+    another group) are not merged across the gap."""
+    from channels.layers import get_channel_layer
+
+    from debate import events
+
+    async with team_sockets(drafting, "Cy", facilitator=False) as s:
+        layer = get_channel_layer()
+        for seq in (500, 501, 503):
+            await layer.group_send(
+                events.group_room(drafting.room.pk),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": events.TICK, "seq": seq}},
+            )
+        frames = [await s["Cy"].recv_frame(), await s["Cy"].recv_frame()]
+    assert frames == [{"type": "tick", "seq": 501, "from": 500}, {"type": "tick", "seq": 503}]
+
+
+@socket_test
+async def test_pongs_share_one_read_of_the_room_number_and_follow_its_events(drafting, monkeypatch):
+    reads: list[int] = []
+    original = heartbeat.read_room_seq
+
+    def counted(room_id: int) -> int | None:
+        reads.append(room_id)
+        return original(room_id)
+
+    monkeypatch.setattr(heartbeat, "read_room_seq", counted)
+    async with team_sockets(drafting, "Ana", "Cy", facilitator=False) as s:
+        start = await room_seq(drafting.room.pk)
+        pongs = []
+        for name in ("Ana", "Cy", "Ana"):
+            await s[name].send({"type": "ping"})
+            pongs.append(await s[name].recv_until("pong"))
+        assert [p["seq"] for p in pongs] == [start] * 3
+        assert reads == [drafting.room.pk]  # one read for three pings
+
+        await call(member_draft, drafting, "Ana", "ana-1")  # forwarded here: the number moves on
+        await drain_all(s["Ana"], s["Cy"], expect=1)
+        await s["Cy"].send({"type": "ping"})
+        pong = await s["Cy"].recv_until("pong")
+    assert pong["seq"] == start + 1
+    assert reads == [drafting.room.pk]
+
+
+@socket_test
+async def test_pongs_read_the_number_again_once_it_is_older_than_the_setting(
+    drafting, monkeypatch, settings
+):
+    settings.QUORUM = {**settings.QUORUM, "PONG_SEQ_SECONDS": 0}
+    reads: list[int] = []
+    original = heartbeat.read_room_seq
+    monkeypatch.setattr(heartbeat, "read_room_seq", lambda rid: reads.append(rid) or original(rid))
+    async with team_sockets(drafting, "Ana", facilitator=False) as s:
+        for _ in range(2):
+            await s["Ana"].send({"type": "ping"})
+            await s["Ana"].recv_until("pong")
+    assert len(reads) == 2
+
+
+@socket_test
+async def test_presence_refreshes_of_a_process_are_written_together(
+    drafting, monkeypatch, settings
+):
+    """With PRESENCE_TOUCH_SECONDS = 2 a socket refreshes its member after 1 s; the process writes
+    the refreshes due within 0.5 s of each other in one call, and both members' last_seen moves."""
+    settings.QUORUM = {**settings.QUORUM, "PRESENCE_TOUCH_SECONDS": 2}
+    calls: list[list[int]] = []
+    original = services.members_touch
+
+    def recorded(*, member_ids: list[int]) -> None:
+        calls.append(list(member_ids))
+        original(member_ids=member_ids)
+
+    monkeypatch.setattr(services, "members_touch", recorded)
+    ana, cy = drafting.members["Ana"], drafting.members["Cy"]
+    async with team_sockets(drafting, "Ana", "Cy", facilitator=False) as s:
+        long_ago = timezone.now() - timedelta(seconds=30)
+        await call(Member.objects.filter(pk__in=[ana.pk, cy.pk]).update, last_seen=long_ago)
+        await asyncio.sleep(1.1)
+        for name in ("Ana", "Cy"):
+            await s[name].send({"type": "ping"})
+            await s[name].recv_until("pong")
+        for _ in range(40):
+            if calls:
+                break
+            await asyncio.sleep(0.1)
+        seen = await call(
+            lambda: dict(
+                Member.objects.filter(pk__in=[ana.pk, cy.pk]).values_list("pk", "last_seen")
+            )
+        )
+    assert calls == [sorted([ana.pk, cy.pk])]
+    assert all(when > long_ago + timedelta(seconds=25) for when in seen.values())
