@@ -446,7 +446,10 @@ class Bench:
             t_stopped = time.time()
             server.start()
             t_up = time.time()
+            spy = self.py_spy(server, "reconnect", 20) if self.args.profile_reconnect else None
             proc.wait(timeout=300)
+            if spy is not None:
+                spy.wait(timeout=120)
             result = json.loads(out.read_text())
         finally:
             server.stop()
@@ -723,6 +726,11 @@ def main() -> None:
         "--profile",
         action="store_true",
         help="also one py-spy profiled run of the main scenario (not in medians)",
+    )
+    parser.add_argument(
+        "--profile-reconnect",
+        action="store_true",
+        help="py-spy the restarted server for the first 20 s of the reconnect scenario",
     )
     parser.add_argument(
         "--pg-url",

@@ -14,6 +14,8 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db.models import OuterRef
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +24,7 @@ from classroom.identity import member_id_for
 from . import events, heartbeat, protocol, selectors, services
 from .dbthreads import database_sync_to_async
 from .errors import DomainError
+from .models import Member, Room, latest_draft_seq
 
 logger = logging.getLogger("quorum.socket")
 
@@ -84,10 +87,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # handshake completes without waiting for the database, which matters when a thousand
         # browsers reconnect at once.
         await self.accept()
-        viewer = await database_sync_to_async(selectors.viewer_for)(
-            room_id=self.room_id,
-            user=self.user,
-            member_id=member_id_for(session=session, room_id=self.room_id),
+        viewer, counted = await database_sync_to_async(_admit)(
+            self.room_id, self.user, member_id_for(session=session, room_id=self.room_id)
         )
         if viewer is None:
             exists = await database_sync_to_async(_room_exists)(self.room_id)
@@ -116,7 +117,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             groups = events.groups_for_facilitator(self.room_id)
         for group in groups:
             await self._join(group)
-        if self.member_id is not None:
+        if self.member_id is not None and not counted:
+            # Not online yet: counted under the room lock and announced (member.presence), now
+            # that this socket hears its groups.
             await database_sync_to_async(services.member_connected)(
                 room_id=self.room_id, member_id=self.member_id
             )
@@ -641,9 +644,31 @@ HANDLERS: dict[str, Handler] = {
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 
 
-def _room_exists(room_id: int) -> bool:
-    from .models import Room
+def _admit(room_id: int, user: Any, member_id: int | None) -> tuple[selectors.Viewer | None, bool]:
+    """The viewer, and whether this socket was counted already: a member who is online (another
+    tab, or every member after a server restart) is counted in the same database call, so a
+    reconnect storm costs one call per socket here, not two. Others are counted once the socket
+    has joined its groups (member_connected announces them)."""
+    viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
+    if viewer is None or viewer.member is None or viewer.is_removed:
+        return viewer, False
+    return viewer, services.member_counted_if_online(room_id=room_id, member_id=viewer.member.pk)
 
+
+def _member_with_room_seq(room_id: int, member_id: int) -> Member | None:
+    """The member, with their room and the room's number, in one statement."""
+    member = (
+        Member.objects.select_related("room")
+        .annotate(room_draft_seq=Coalesce(latest_draft_seq(OuterRef("room_id")), 0))
+        .filter(pk=member_id, room_id=room_id)
+        .first()
+    )
+    if member is not None:
+        member.room.__dict__["draft_seq"] = member.room_draft_seq  # what Room.seq reads
+    return member
+
+
+def _room_exists(room_id: int) -> bool:
     return Room.objects.filter(pk=room_id).exists()
 
 
@@ -653,6 +678,14 @@ def _sync_reply(
     """`synced` when the client is at the room's sequence number (the room's number is read in
     one statement, no snapshot is built: cheap when a thousand pages reconnect at once), else the
     snapshot. None if the viewer may no longer be here. `_position_id` is the member's team."""
+    if last_seq is not None and member_id is not None:
+        # A member's reconnect (the common case, a thousand at once after a restart): whether
+        # they are still here and the room's number, in one statement.
+        member = _member_with_room_seq(room_id, member_id)
+        if member is None or member.removed_at is not None:
+            return None
+        if member.room.seq == last_seq:
+            return {"type": "synced", "seq": last_seq, "_position_id": member.position_id}
     viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
     if viewer is None or viewer.is_removed:  # removed meanwhile, even if member.removed was lost
         return None

@@ -433,16 +433,10 @@ def member_connected(*, room_id: int, member_id: int) -> None:
     """Count an open socket. Live sockets refresh last_seen every PRESENCE_TOUCH_SECONDS / 2, so
     a count whose last_seen is older than the presence window belongs to sockets of a server that
     died without closing them: it restarts at one instead of growing for ever."""
+    if member_counted_if_online(room_id=room_id, member_id=member_id):
+        return
     now = timezone.now()
     stale = now - _presence_window()
-    # Already online (another tab, or a reconnect before the old socket's disconnect was
-    # recorded): count the socket without the room lock and without an event. One statement; the
-    # condition is checked on the locked member row, so a concurrent last disconnect makes it fail
-    # and the locked path below announces the member again.
-    if Member.objects.filter(
-        pk=member_id, room_id=room_id, open_sockets__gt=0, last_seen__gte=stale
-    ).update(open_sockets=F("open_sockets") + 1, last_seen=now):
-        return
     with transaction.atomic():
         room = room_lock(room_id=room_id)
         updated = Member.objects.filter(pk=member_id, room=room).update(
@@ -454,6 +448,23 @@ def member_connected(*, room_id: int, member_id: int) -> None:
         )
         if updated:
             _emit_presence(room, member_id, online=True)
+
+
+def member_counted_if_online(*, room_id: int, member_id: int) -> bool:
+    """Count a socket of a member who is online already (another tab, or a reconnect after a
+    server restart, whose old sockets were never recorded as closed): without the room lock and
+    without an event, in one statement. The condition is checked on the locked member row, so a
+    concurrent last disconnect makes it fail; False then, and member_connected's locked path
+    announces the member again."""
+    now = timezone.now()
+    return bool(
+        Member.objects.filter(
+            pk=member_id,
+            room_id=room_id,
+            open_sockets__gt=0,
+            last_seen__gte=now - _presence_window(),
+        ).update(open_sockets=F("open_sockets") + 1, last_seen=now)
+    )
 
 
 def member_disconnected(*, room_id: int, member_id: int) -> None:

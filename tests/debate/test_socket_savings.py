@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from debate import heartbeat, services
 from debate.models import Member, Room
+from tests.conftest import Socket, a_cookie_for
 from tests.debate.conftest import call, drain_all, member_draft, team_sockets
 
 socket_test = pytest.mark.django_db(transaction=True)
@@ -182,3 +183,56 @@ async def test_presence_refreshes_of_a_process_are_written_together(
         )
     assert calls == [sorted([ana.pk, cy.pk])]
     assert all(when > long_ago + timedelta(seconds=25) for when in seen.values())
+
+
+# --- reconnects: one database call to admit an online member, one statement to confirm a sync --
+
+
+@socket_test
+async def test_a_second_socket_of_an_online_member_is_counted_in_the_admitting_call(
+    drafting, monkeypatch
+):
+    from debate import consumers
+
+    locked: list[int] = []
+    original = services.member_connected
+
+    def recorded(*, room_id: int, member_id: int) -> None:
+        locked.append(member_id)
+        original(room_id=room_id, member_id=member_id)
+
+    monkeypatch.setattr(consumers.services, "member_connected", recorded)
+    ana = drafting.members["Ana"]
+    async with team_sockets(drafting, "Ana", "Cy", facilitator=False) as s:
+        assert locked == [ana.pk, drafting.members["Cy"].pk]  # offline before: announced
+        second = Socket(drafting.room.pk, await a_cookie_for(ana))
+        assert await second.connect()
+        try:
+            snapshot = await second.sync()
+            assert [m["online"] for m in snapshot["members"] if m["id"] == ana.pk] == [True]
+            assert locked == [ana.pk, drafting.members["Cy"].pk]  # no second locked call
+            assert (await call(Member.objects.get, pk=ana.pk)).open_sockets == 2
+            assert await s["Cy"].nothing_more()  # and no presence event for anyone
+        finally:
+            await second.close()
+
+
+@pytest.mark.django_db
+def test_a_members_sync_at_the_current_number_is_one_statement(drafting):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from debate.consumers import _sync_reply
+
+    member_draft(drafting, "Ana", "ana-1")
+    ana = drafting.members["Ana"]
+    seq = Room.objects.with_seq().get(pk=drafting.room.pk).seq
+    with CaptureQueriesContext(connection) as ctx:
+        reply = _sync_reply(drafting.room.pk, None, ana.pk, seq)
+    assert reply == {"type": "synced", "seq": seq, "_position_id": ana.position_id}
+    assert len(ctx.captured_queries) == 1
+    behind = _sync_reply(drafting.room.pk, None, ana.pk, seq - 1)
+    assert behind["type"] == "snapshot" and behind["seq"] == seq
+    Member.objects.filter(pk=ana.pk).update(removed_at=timezone.now())
+    assert _sync_reply(drafting.room.pk, None, ana.pk, seq) is None
+    assert _sync_reply(drafting.members["Cy"].room_id + 1000, None, ana.pk, seq) is None
