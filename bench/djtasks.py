@@ -6,7 +6,9 @@
 
     python bench/djtasks.py snapshot --members 40 --iterations 300 --out snapshot.json
         server time of debate.selectors.room_snapshot for a drafting room of 40 members with
-        every slot written (median of many calls), and its query count for 10, 20 and 40 members.
+        every slot written (median of many calls), and its query count for 10, 20 and 40 members;
+        then the same room in the review phase (every position's drafts visible to members, the
+        review section built) under "review" (--no-review: drafting only).
 
 Only bench/ code: nothing here is imported by the application.
 """
@@ -143,7 +145,7 @@ def _timing(viewer, iterations: int) -> dict:
     }
 
 
-def snapshot(members: int, iterations: int, out: Path) -> None:
+def snapshot(members: int, iterations: int, out: Path, review: bool = True) -> None:
     scenario = services.scenario_install_builtin()
     owner = get_user_model().objects.create_user(
         username=f"bench-snap-{secrets.token_hex(4)}", password=secrets.token_urlsafe(18)
@@ -161,6 +163,14 @@ def snapshot(members: int, iterations: int, out: Path) -> None:
             result["drafts_in_room"] = Draft.objects.filter(room=room).count()
             for role, viewer in _viewers(room, owner).items():
                 result[role] = _timing(viewer, iterations)
+            if review:
+                services.phase_advance(room_id=room.pk, actor=owner, to_phase="review")
+                result["review"] = {"queries": {}}
+                for role, viewer in _viewers(room, owner).items():
+                    with CaptureQueriesContext(connection) as ctx:
+                        selectors.room_snapshot(viewer=viewer)
+                    result["review"]["queries"][role] = len(ctx.captured_queries)
+                    result["review"][role] = _timing(viewer, iterations)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 
@@ -175,11 +185,12 @@ def main() -> None:
     p.add_argument("--members", type=int, default=40)
     p.add_argument("--iterations", type=int, default=300)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--no-review", dest="review", action="store_false")
     args = parser.parse_args()
     if args.cmd == "setup":
         setup(args.rooms, args.out)
     else:
-        snapshot(args.members, args.iterations, args.out)
+        snapshot(args.members, args.iterations, args.out, review=args.review)
 
 
 if __name__ == "__main__":

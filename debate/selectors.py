@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -45,6 +45,10 @@ User = AbstractBaseUser | AnonymousUser
 
 # Phases in which every position's drafts are visible to every member.
 PHASES_ALL_DRAFTS_VISIBLE = {Phase.REVIEW, Phase.RECOMMENDATION, Phase.CLOSED}
+# Phases in which a member of a group room sees the warm-up check and their tries at it (the
+# phases services.WARMUP_PHASES accepts tries in); facilitators and solo learners see the tries
+# in every phase.
+PHASES_WARMUP_SHOWN = {Phase.LOBBY, Phase.DRAFTING}
 
 
 def room_is_facilitator(*, room: Room, user: User) -> bool:
@@ -77,7 +81,8 @@ def rooms_for_facilitator(*, user: AbstractBaseUser) -> QuerySet[Room]:
 
 def facilitator_names(*, room: Room) -> list[str]:
     names = [room.owner.get_username()] if room.owner_id else []
-    names += [u.get_username() for u in room.cofacilitators.order_by("username")]
+    username = room.cofacilitators.model.USERNAME_FIELD
+    names += room.cofacilitators.order_by("username").values_list(username, flat=True)
     return names
 
 
@@ -290,16 +295,73 @@ def visible_feedback(*, viewer: Viewer) -> QuerySet[Feedback]:
     return feedback.filter(team | Q(draft__author_id=viewer.member.pk))
 
 
+# The columns of a draft that draft_payload reads, in its order ("citations" comes last).
+SNAPSHOT_DRAFT_FIELDS = (
+    "id",
+    "position_id",
+    "author_id",
+    "kind",
+    "slot",
+    "text",
+    "version",
+    "last_client_id",
+    "updated_at",
+    "round",
+    "hidden",
+    "needs_source",
+)
+SNAPSHOT_FEEDBACK_FIELDS = ("id", "draft_id", "text", "created_at")
+SNAPSHOT_CARD_FIELDS = ("id", "key", "title", "body", "source_note")
+
+
+def _related_or_none(instance: Any, name: str) -> Any:
+    """A reverse one-to-one loaded with select_related: the object, or None when there is none."""
+    try:
+        return getattr(instance, name)
+    except AttributeError:  # RelatedObjectDoesNotExist
+        return None
+
+
+def draft_citations(*, room: Room) -> dict[int, list[int]]:
+    """Draft id -> the ids of the evidence cards it cites (sorted), for every draft of the room:
+    one query on the link table (callers keep only the drafts they show)."""
+    cited: dict[int, list[int]] = {}
+    rows = Draft.citations.through.objects.filter(draft__room_id=room.pk).values_list(
+        "draft_id", "evidencecard_id"
+    )
+    for draft_id, card_id in rows:
+        cited.setdefault(draft_id, []).append(card_id)
+    for ids in cited.values():
+        ids.sort()
+    return cited
+
+
 def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     """Everything a client needs to draw the room, as this viewer may see it.
 
-    A fixed number of queries whatever the number of members or drafts: the room (with its
-    scenario and owner), positions, members, drafts, feedback, recommendation, and for
-    facilitators the co-facilitators. `seq` is read first, so any event
-    after it (seq greater) is newer than or equal to what the snapshot holds; events carry
-    versions, so applying one twice is harmless.
+    A fixed number of queries whatever the number of members or drafts (tests/debate/
+    test_selectors.py counts them): the room (with its scenario, recommendation, vote state and,
+    for facilitators, owner), positions, members, drafts, their citations, feedback, warm-up
+    attempts, evidence cards, research notes and judgements; facilitators also get the
+    co-facilitators. From the review on, the review section adds its own (review_snapshot).
+    `seq` is read first, so any event after it (seq greater) is newer than or equal to what the
+    snapshot holds; events carry versions, so applying one twice is harmless.
+
+    Cost: the drafts, feedback, cards, research and review rows are read as plain rows
+    (`values()`) in the payloads' shapes, not as model instances, and the citations from the
+    link table in one query. What cannot have content in a phase, or is not shown in it, is not
+    read in it: the review section before the review, sign-offs during it, a group-room member's
+    warm-up tries after drafting.
     """
-    room = Room.objects.with_seq().select_related("scenario", "owner").get(pk=viewer.room.pk)
+    related = ["scenario", "recommendation", "vote_state"]
+    if viewer.is_facilitator:
+        related.append("owner")  # facilitator_names
+    room = (
+        Room.objects.with_seq()
+        .select_related(*related)
+        .defer("recommendation__frozen_record")
+        .get(pk=viewer.room.pk)
+    )
     scenario = room.scenario
     now = timezone.now()
     positions = list(scenario.positions.all())
@@ -308,10 +370,27 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
     if viewer.member is not None:
         me = next((m for m in members if m.pk == viewer.member.pk), None)
     current = Viewer(room, me, viewer.is_facilitator)
-    drafts = list(visible_drafts(viewer=current).prefetch_related("citations"))
-    feedback = list(visible_feedback(viewer=current))
-    rec = Recommendation.objects.filter(room=room).first()
     reviewing = room.phase in PHASES_ALL_DRAFTS_VISIBLE
+    # A facilitator sees every draft: the review's case selection reads the current round's
+    # from the same rows (two more columns) instead of a query of its own.
+    case_rows = reviewing and viewer.is_facilitator
+    fields = SNAPSHOT_DRAFT_FIELDS + (("created_at", "picked") if case_rows else ())
+    drafts = list(visible_drafts(viewer=current).values(*fields))
+    cited = draft_citations(room=room)  # after the drafts, as a prefetch would be
+    round_drafts: list[CaseDraft] | None = [] if case_rows else None
+    for d in drafts:  # draft_payload's shape, from the row
+        if round_drafts is not None:
+            created_at, picked = d.pop("created_at"), d.pop("picked")
+            if d["round"] == room.round:
+                round_drafts.append(CaseDraft.of(d, created_at=created_at, picked=picked))
+        updated_at = d["updated_at"]
+        d["updated_at"] = updated_at.isoformat() if updated_at else None
+        d["citations"] = cited.get(d["id"], [])
+    feedback = list(visible_feedback(viewer=current).values(*SNAPSHOT_FEEDBACK_FIELDS))
+    for f in feedback:  # feedback_payload's shape
+        created_at = f["created_at"]
+        f["created_at"] = created_at.isoformat() if created_at else None
+    rec = _related_or_none(room, "recommendation")
     return {
         "seq": room.seq,
         "server_time": now.isoformat(),
@@ -349,14 +428,23 @@ def room_snapshot(*, viewer: Viewer) -> dict[str, Any]:
             )
             for m in members
         ],
-        "drafts": [draft_payload(d) for d in drafts],
-        "feedback": [feedback_payload(f) for f in feedback],
+        "drafts": drafts,
+        "feedback": feedback,
         "facilitators": facilitator_names(room=room) if viewer.is_facilitator else [],
         # Before the review there are no citations, comments, votes or sign-offs to read.
         "recommendation": recommendation_payload(rec, with_citations=reviewing),
-        "review": review_snapshot(viewer=current, rec=rec) if reviewing else EMPTY_REVIEW,
+        "review": review_snapshot(
+            viewer=current,
+            rec=rec,
+            positions=positions,
+            members=members,
+            round_drafts=round_drafts,
+            vote_closed=_related_or_none(room, "vote_state") is not None,
+        )
+        if reviewing
+        else _empty_review(),
         **warmup_snapshot(viewer=current),
-        "cards": [card_payload(c) for c in scenario.cards.all()],
+        "cards": list(scenario.cards.values(*SNAPSHOT_CARD_FIELDS)),  # card_payload's shape
         "research": research_snapshot(room=room),
     }
 
@@ -376,12 +464,19 @@ def warmup_public(scenario: Any) -> dict[str, Any] | None:
     }
 
 
-def warmup_attempt_payload(attempt: WarmupAttempt) -> dict[str, Any]:
-    """One scored try: per item whether it was right, and for right ones why (the feedback)."""
-    explanations = {
-        i["key"]: i.get("explanation", "")
-        for i in (attempt.room.scenario.warmup or {}).get("items", [])
-    }
+def warmup_explanations(scenario: Any) -> dict[str, str]:
+    """Item key -> why its right reason is right."""
+    return {i["key"]: i.get("explanation", "") for i in (scenario.warmup or {}).get("items", [])}
+
+
+def warmup_attempt_payload(
+    attempt: WarmupAttempt, *, explanations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One scored try: per item whether it was right, and for right ones why (the feedback).
+    `explanations`: warmup_explanations(scenario) when the caller has it (the snapshot: once,
+    not per attempt); else read from the attempt's room."""
+    if explanations is None:
+        explanations = warmup_explanations(attempt.room.scenario)
     return {
         "id": attempt.pk,
         "member_id": attempt.member_id,
@@ -396,18 +491,23 @@ def warmup_attempt_payload(attempt: WarmupAttempt) -> dict[str, Any]:
 
 
 def warmup_snapshot(*, viewer: Viewer) -> dict[str, Any]:
-    """The exercise, and the attempts this viewer may see: their own, or (facilitators) all."""
+    """The exercise, and the attempts this viewer may see: their own, or (facilitators) all.
+    A member of a group room sees their tries in PHASES_WARMUP_SHOWN only (no try is made after
+    them, and the page shows none): later their list is empty, without a query."""
     room = viewer.room
     public = warmup_public(room.scenario)
     if public is None:
         return {"warmup": None, "warmup_attempts": []}
-    attempts = WarmupAttempt.objects.filter(room=room).select_related("room__scenario")
+    if not (viewer.is_facilitator or room.is_solo or room.phase in PHASES_WARMUP_SHOWN):
+        return {"warmup": public, "warmup_attempts": []}
+    attempts = WarmupAttempt.objects.filter(room=room)
     if not viewer.is_facilitator:
         member_id = viewer.member.pk if viewer.member else None
         attempts = attempts.filter(member_id=member_id)
+    explanations = warmup_explanations(room.scenario)
     return {
         "warmup": public,
-        "warmup_attempts": [warmup_attempt_payload(a) for a in attempts],
+        "warmup_attempts": [warmup_attempt_payload(a, explanations=explanations) for a in attempts],
     }
 
 
@@ -506,6 +606,21 @@ def card_payload(card: EvidenceCard) -> dict[str, Any]:
 MONTH_ABBR = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
+RESEARCH_NOTE_FIELDS = (
+    "id",
+    "author_id",
+    "organisation",
+    "year",
+    "month",
+    "approach",
+    "summary",
+    "source_url",
+    "version",
+    "last_client_id",
+    "created_client_id",
+)
+
+
 def research_note_payload(note: ResearchNote) -> dict[str, Any]:
     return {
         "id": note.pk,
@@ -563,18 +678,21 @@ def research_timeline(notes: list[ResearchNote]) -> list[dict[str, Any]]:
 
 
 def research_snapshot(*, room: Room) -> dict[str, Any]:
-    """The research board for the socket snapshot: notes, judgements and the tally."""
-    notes = list(ResearchNote.objects.filter(room=room))
-    judgements = list(TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True))
+    """The research board for the socket snapshot: notes, judgements and the tally. Rows in
+    research_note_payload's and judgement_payload's shapes, not model instances."""
+    notes = list(ResearchNote.objects.filter(room=room).values(*RESEARCH_NOTE_FIELDS))
+    for note in notes:
+        note["by_facilitator"] = note["author_id"] is None
+    judgements = list(
+        TrendJudgement.objects.filter(room=room, member__removed_at__isnull=True).values(
+            "id", "member_id", "trend", "reason", "last_client_id"
+        )
+    )
     tally = dict.fromkeys(Trend.values, 0)
     for judgement in judgements:
-        tally[judgement.trend] += 1
+        tally[judgement["trend"]] += 1
     tally["total"] = len(judgements)
-    return {
-        "notes": [research_note_payload(n) for n in notes],
-        "judgements": [judgement_payload(j) for j in judgements],
-        "tally": tally,
-    }
+    return {"notes": notes, "judgements": judgements, "tally": tally}
 
 
 # --- review, curation, vote, sign-off and the record (issue 5) --------------------------------
@@ -590,6 +708,11 @@ EMPTY_REVIEW: dict[str, Any] = {
     "share_path": None,
 }
 RECORD_VERSION = 1
+
+
+def _empty_review() -> dict[str, Any]:
+    """EMPTY_REVIEW, as a new dict (a snapshot is the caller's to change)."""
+    return {**EMPTY_REVIEW, "vote": dict(EMPTY_REVIEW["vote"])}
 
 
 def comment_payload(comment: Comment) -> dict[str, Any]:
@@ -639,11 +762,16 @@ def vote_turnout(*, room: Room) -> dict[str, int]:
     return {"voted": Vote.objects.filter(room=room).count(), "eligible": eligible}
 
 
-def vote_results(*, room: Room) -> dict[str, Any]:
+def vote_results(
+    *, room: Room, positions: list[Position] | None = None, votes: list[Vote] | None = None
+) -> dict[str, Any]:
     """Counts per position (every position, zeros included); the leaders, and whether they tie.
-    Only meaningful, and only ever sent, once the vote is closed."""
-    positions = list(room.scenario.positions.all())
-    votes = list(Vote.objects.filter(room=room).order_by("updated_at", "id"))
+    Only meaningful, and only ever sent, once the vote is closed. `positions` and `votes` (the
+    room's, in (updated_at, id) order) when the caller has read them."""
+    if positions is None:
+        positions = list(room.scenario.positions.all())
+    if votes is None:
+        votes = list(Vote.objects.filter(room=room).order_by("updated_at", "id"))
     counts = {p.pk: 0 for p in positions}
     for v in votes:
         counts[v.position_id] = counts.get(v.position_id, 0) + 1
@@ -729,39 +857,108 @@ def case_payload(
     }
 
 
-def review_snapshot(*, viewer: Viewer, rec: Recommendation | None) -> dict[str, Any]:
+class CaseDraft(NamedTuple):
+    """What case_selection reads of a draft, as one row (the review snapshot's drafts)."""
+
+    pk: int
+    position_id: int
+    kind: str
+    slot: int
+    created_at: Any
+    picked: bool | None
+    hidden: bool
+    text: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any], *, created_at: Any, picked: bool | None) -> CaseDraft:
+        """From a snapshot draft row (room_snapshot)."""
+        return cls(
+            row["id"], row["position_id"], row["kind"], row["slot"], created_at, picked,
+            row["hidden"], row["text"],
+        )  # fmt: skip
+
+
+SNAPSHOT_COMMENT_FIELDS = ("id", "draft_id", "author_id", "kind", "text", "client_id", "created_at")
+
+
+def review_snapshot(
+    *,
+    viewer: Viewer,
+    rec: Recommendation | None,
+    positions: list[Position] | None = None,
+    members: list[Member] | None = None,
+    round_drafts: list[CaseDraft] | None = None,
+    vote_closed: bool | None = None,
+) -> dict[str, Any]:
     """The review, vote and sign-off state for this viewer: vote counts only once closed, the
-    turnout for facilitators only, the viewer's own vote and case votes."""
+    turnout for facilitators only, the viewer's own vote and case votes. `positions`, `members`
+    (the room's), `round_drafts` (all of the current round's, hidden ones included, in the
+    drafts' order) and `vote_closed` when the caller has read them (room_snapshot).
+
+    Rows, not model instances. Sign-offs are written in the recommendation phase only, and a
+    room never returns to the review from it: in the review they are not read."""
     room = viewer.room
     member = viewer.member
-    closed = vote_is_closed(room=room)
-    comments = Comment.objects.filter(room=room).select_related("draft")
+    if positions is None:
+        positions = list(room.scenario.positions.all())
+    closed = vote_is_closed(room=room) if vote_closed is None else vote_closed
+    comments = Comment.objects.filter(room=room)
     if not viewer.is_facilitator:
         comments = comments.filter(draft__hidden=False)
-    drafts = list(Draft.objects.filter(room=room, round=room.round))
-    votes = _case_votes(room)
+    comment_rows = list(comments.values(*SNAPSHOT_COMMENT_FIELDS))
+    for c in comment_rows:  # comment_payload's shape
+        created_at = c["created_at"]
+        c["created_at"] = created_at.isoformat() if created_at else None
+    if round_drafts is None:
+        round_drafts = [
+            CaseDraft(*row)
+            for row in Draft.objects.filter(room=room, round=room.round).values_list(
+                "id", "position_id", "kind", "slot", "created_at", "picked", "hidden", "text"
+            )
+        ]
+    votes: dict[int, int] = {}
+    my_case_votes = []
+    for draft_id, member_id in CaseVote.objects.filter(room=room).values_list(
+        "draft_id", "member_id"
+    ):
+        votes[draft_id] = votes.get(draft_id, 0) + 1
+        if member is not None and member_id == member.pk:
+            my_case_votes.append(draft_id)
     cases = []
     if room.phase in PHASES_ALL_DRAFTS_VISIBLE:
-        for position in room.scenario.positions.all():
-            own = [d for d in drafts if d.position_id == position.pk]
+        for position in positions:
+            own = [d for d in round_drafts if d.position_id == position.pk]
             cases.append(case_payload(room=room, position_id=position.pk, votes=votes, drafts=own))
-    mine = Vote.objects.filter(room=room, member=member).first() if member else None
+    room_votes = list(Vote.objects.filter(room=room).order_by("updated_at", "id"))
+    mine = next((v for v in room_votes if v.member_id == member.pk), None) if member else None
+    turnout = None
+    if viewer.is_facilitator:
+        if members is None:
+            eligible = room.members.filter(removed_at__isnull=True).count()
+        else:
+            eligible = sum(1 for m in members if m.removed_at is None)
+        turnout = {"voted": len(room_votes), "eligible": eligible}
+    signoffs = (
+        list(Signoff.objects.filter(room=room).values("member_id", "stance", "text", "rec_version"))
+        if room.phase != Phase.REVIEW
+        else []
+    )  # signoff_payload's shape
     data: dict[str, Any] = {
-        "comments": [comment_payload(c) for c in comments],
-        "marks": [mark_payload(m) for m in StrongestMark.objects.filter(room=room)],
+        "comments": comment_rows,
+        "marks": list(
+            StrongestMark.objects.filter(room=room).values("member_id", "position_id", "draft_id")
+        ),  # mark_payload's shape
         "cases": cases,
-        "my_case_votes": sorted(
-            CaseVote.objects.filter(member=member).values_list("draft_id", flat=True)
-        )
-        if member
-        else [],
+        "my_case_votes": sorted(my_case_votes),
         "vote": {
             "closed": closed,
             "mine": vote_payload(mine),
-            "turnout": vote_turnout(room=room) if viewer.is_facilitator else None,
-            "results": vote_results(room=room) if closed else None,
+            "turnout": turnout,
+            "results": vote_results(room=room, positions=positions, votes=room_votes)
+            if closed
+            else None,
         },
-        "signoffs": [signoff_payload(s) for s in Signoff.objects.filter(room=room)],
+        "signoffs": signoffs,
         "share_path": share_path(rec) if rec is not None and viewer.is_facilitator else None,
     }
     return data

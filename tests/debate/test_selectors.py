@@ -9,16 +9,32 @@ from django.test.utils import CaptureQueriesContext
 
 from classroom.codes import JOIN_CODE_ALPHABET
 from debate import selectors, services
-from debate.models import Draft, Member, Phase, Recommendation, Room
+from debate.models import (
+    CaseVote,
+    Comment,
+    Draft,
+    Member,
+    Phase,
+    Recommendation,
+    Room,
+    StrongestMark,
+    Vote,
+)
 from tests.conftest import join
 from tests.debate.conftest import advance, build_teams, member_draft
 
 pytestmark = pytest.mark.django_db
 
-# room+scenario+owner, positions, members, drafts, feedback, recommendation, warm-up attempts;
-# draft citations (prefetch), evidence cards, research notes, trend judgements; facilitators also
-# get the co-facilitators' names.
-SNAPSHOT_QUERIES = {"member": 11, "facilitator": 12}
+# In drafting: the room (with its scenario, recommendation, vote state; the owner for
+# facilitators), positions, members, drafts, their citations, feedback, warm-up attempts,
+# evidence cards, research notes, trend judgements; facilitators also get the co-facilitators'
+# names.
+SNAPSHOT_QUERIES = {"member": 10, "facilitator": 11}
+# In the review: a member's warm-up tries are no longer read (-1); the review adds the
+# recommendation's citations, comments, case votes, votes and marks (+5), and for a member the
+# current round's drafts, hidden ones included (+1; a facilitator's drafts already hold them).
+# Sign-offs are not read before the recommendation phase.
+REVIEW_SNAPSHOT_QUERIES = {"member": 15, "facilitator": 16}
 
 
 def filled_room(scenario, facilitator, *, members: int, drafts_each: int):
@@ -89,6 +105,47 @@ def test_room_snapshot_query_count_does_not_grow(
             == Draft.objects.filter(room=large, position_id=team).count()
             >= 4 * 13
         )
+
+
+@pytest.mark.parametrize("role", ["facilitator", "member"])
+def test_review_snapshot_query_count_does_not_grow(scenario, facilitator, role):
+    """In the review every member sees every position's drafts and the review section is built:
+    still a fixed number of queries, whatever the number of members, drafts, comments, case
+    votes, votes and marks."""
+
+    def reviewing(members: int, drafts_each: int):
+        room = filled_room(scenario, facilitator, members=members, drafts_each=drafts_each)
+        Room.objects.filter(pk=room.pk).update(phase=Phase.REVIEW)
+        room.refresh_from_db()
+        drafts = list(room.drafts.all())
+        for member in room.members.all():
+            other = next(d for d in drafts if d.position_id != member.position_id)
+            own = next(d for d in drafts if d.position_id == member.position_id)
+            Comment.objects.create(
+                room=room, draft=other, author=member, kind="question", text="Why?"
+            )
+            StrongestMark.objects.create(
+                room=room, member=member, position_id=other.position_id, draft=other
+            )
+            CaseVote.objects.create(room=room, member=member, draft=own)
+            Vote.objects.create(room=room, member=member, position_id=member.position_id)
+        return room
+
+    def viewer(room):
+        if role == "facilitator":
+            return selectors.viewer_for(room_id=room.pk, user=facilitator, member_id=None)
+        member = room.members.first()
+        return selectors.viewer_for(room_id=room.pk, user=AnonymousUser(), member_id=member.pk)
+
+    small, large = reviewing(3, 1), reviewing(40, 4)
+    small_count, _ = count_snapshot_queries(viewer(small))
+    assert small_count == REVIEW_SNAPSHOT_QUERIES[role]
+    large_count, large_snapshot = count_snapshot_queries(viewer(large))
+    assert large_count == small_count
+    assert len(large_snapshot["drafts"]) == 160  # every position's, for members too
+    review = large_snapshot["review"]
+    assert (len(review["comments"]), len(review["marks"]), len(review["cases"])) == (40, 40, 3)
+    assert review["signoffs"] == []
 
 
 def test_snapshot_of_an_empty_room(room, facilitator):
