@@ -1368,6 +1368,20 @@ async def cmd_page(args: argparse.Namespace) -> dict[str, Any]:
     """The room page's weight in each situation that matters (see _page_rooms), measured as what
     headless Chromium fetched; --page-crawl measures the crawl upper bound instead."""
     rooms = await _page_rooms(args)
+    # And a solo room past drafting, which loads the review's code (the recommendation builder,
+    # the cases in tabs) next to its own: as heavy as the facilitator's review.
+    port = args.port[0]
+    solo_id, solo_cookie = await asyncio.to_thread(_solo_start, port)
+    ws = await ws_open(port, solo_id, cookie=solo_cookie)
+    try:
+        await ws.send(json.dumps({"type": "solo.step", "to": "recommendation"}))
+        async with asyncio.timeout(30):
+            while (message := json.loads(await ws.recv())).get("type") != "phase.changed":
+                if message.get("type") == "error":
+                    raise RuntimeError(f"solo.step in room {solo_id}: {message}")
+    finally:
+        await ws.close()
+    rooms.append(("solo, recommendation", solo_id, solo_cookie, "#rec-edit-h"))
     if args.page_crawl:
         situations = await _crawl(args.port[0], rooms)
         method = "crawl: everything reachable from the HTML, not what a page loads"

@@ -1,31 +1,82 @@
 // The facilitator's console: room controls (phase, timer, announcement, assignment, lock), the
-// teams board with moderation, recent activity, co-facilitators and the class's warm-up results.
-// Loaded by room.js for facilitators only (members never download it); room.js owns the socket,
-// the state and the render loop and hands this module its helpers once, in init().
+// teams board with moderation, recent activity, co-facilitators and the class's warm-up results;
+// from the review on, review-console.js's sections. Loaded by room.js for facilitators only
+// (members never download it); room.js owns the socket, the state and the render loop and hands
+// this module its helpers once, in init().
 
 import { h } from "./dom.js";
 import { citationList } from "./citations.js";
+import { describeResearchEvent } from "./research.js";
 
 let state, socket, outbox, config, app, modules;
-let PHASES, PHASE_LABELS, positionIndex, memberName, slotLabel, draftOrder, draftBadges, feedbackList;
-let timerText, renderConflicts, renderRecommendationEditor, renderRecommendationView;
+let PHASES, PHASE_LABELS, positionIndex, positionName, memberName, slotLabel, draftOrder, draftBadges;
+let feedbackList, timerText, renderConflicts, renderRecommendationEditor, renderRecommendationView;
 
 export function init(ctx) {
   ({ state, socket, outbox, config, app, PHASES, PHASE_LABELS, positionIndex, memberName, slotLabel } = ctx);
   ({ draftOrder, draftBadges, feedbackList, timerText, renderConflicts, renderRecommendationEditor } = ctx);
-  ({ renderRecommendationView, modules } = ctx); // modules: those loaded so far (review.js by phase)
+  ({ renderRecommendationView, positionName, modules } = ctx); // modules: those loaded so far
+}
+
+const PHASE_HINTS = {
+  lobby: "Students join with the code. Assign positions when everyone is in, then start drafting.",
+  drafting: "Teams are drafting. Each team sees only its own drafts; you see everything.",
+  review: "Everyone now sees all positions side by side. Let the debate run.",
+  recommendation:
+    "Record the committee's decision, its rationale and the condition that would reopen it. All three are required to close.",
+  closed: "The room is closed. Download the record.",
+};
+
+export function phaseHint(phase) {
+  return PHASE_HINTS[phase];
 }
 
 export function renderFacilitator() {
   const snap = state.snap;
   const phase = snap.room.phase;
+  const review = modules.reviewConsole; // loaded from the review on
   app.append(renderControls());
   renderConflicts();
-  if (phase === "recommendation") app.append(renderRecommendationEditor(), modules.review.finalizeButton());
+  if (phase === "recommendation") app.append(renderRecommendationEditor(), review.finalizeButton());
   if (phase === "closed") app.append(renderRecommendationView());
-  if (modules.review) app.append(...modules.review.facilitatorSections()); // none before the review
+  if (review) app.append(...review.facilitatorSections()); // none before the review
   app.append(h("div", { class: "console-grid" }, renderBoard(), renderSidePanel()), renderWarmupResults() || "");
 }
+
+// ----- recent activity: what happened since this page opened, newest first ---------------------
+
+const activity = [];
+
+// room.js calls this for every event it applies (not ticks), with the time it arrived.
+export function recordActivity(event, at) {
+  const text = describeEvent(event);
+  if (!text) return;
+  activity.unshift({ at, text });
+  activity.length = Math.min(activity.length, 12);
+}
+
+function describeEvent(event) {
+  const name = (id) => memberName(id);
+  switch (event.type) {
+    case "member.joined": return `${event.member.display_name} joined`;
+    case "member.moved": return `${name(event.member_id)} → ${positionName(event.position_id)}`;
+    case "member.presence": return `${name(event.member_id)} is ${event.online ? "online" : "offline"}`;
+    case "member.muted": return `${name(event.member_id)} ${event.muted ? "muted" : "unmuted"}`;
+    case "member.removed": return `${name(event.member_id)} removed`;
+    case "member.readmitted": return `${event.member.display_name} re-admitted`;
+    case "draft.updated": return `${name(event.draft.author_id)} saved ${slotLabel(event.draft).toLowerCase()}`;
+    case "draft.moderated": return `Draft by ${name(event.draft.author_id)}: ${event.draft.hidden ? "hidden" : "visible"}${event.draft.needs_source ? ", needs a source" : ""}`;
+    case "draft.feedback": return "Feedback sent";
+    case "phase.changed": return `Phase: ${PHASE_LABELS[event.phase]}`;
+    case "room.settings": return "Room settings changed";
+    case "facilitators.changed": return `Facilitators: ${event.facilitators.join(", ")}`;
+    case "recommendation.updated": return "Recommendation saved";
+    case "warmup.attempted": return `${name(event.attempt.member_id)}: warm-up ${event.attempt.score}/${event.attempt.total}`;
+    default: return describeResearchEvent(event, name);
+  }
+}
+
+// ----- room controls -----------------------------------------------------------------------------
 
 function renderControls() {
   const snap = state.snap;
@@ -279,8 +330,8 @@ function renderSidePanel() {
   const panel = h("aside", { class: "side-panel", "aria-label": "Activity and facilitators" });
   panel.append(h("section", { class: "card", "aria-labelledby": "activity-h" },
     h("h2", { id: "activity-h" }, "Recent activity"),
-    state.activity.length
-      ? h("ol", { class: "activity" }, state.activity.map((a) => h("li", {},
+    activity.length
+      ? h("ol", { class: "activity" }, activity.map((a) => h("li", {},
         h("time", { datetime: a.at.toISOString() }, a.at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })), " ", a.text)))
       : h("p", { class: "muted" }, "Nothing yet since this page opened.")));
   const username = h("input", { type: "text", id: "cofac-username", autocomplete: "off" });

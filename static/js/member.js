@@ -1,20 +1,34 @@
 // A group room's member view: their position, the warm-up, choosing a position, the lobby, their
-// editors and their team's drafts in drafting, the cases (and review.js's parts) afterwards.
-// Loaded by room.js for members of group rooms only; room.js owns the socket, the state and the
-// render loop and hands this module its helpers once, in init().
+// editors (editors.js) and their team's drafts in drafting, the cases (cases.js) and
+// review-member.js's parts afterwards. Loaded by room.js for members of group rooms only; room.js
+// owns the socket, the state and the render loop and hands this module its helpers once, in
+// init().
 
 import { h } from "./dom.js";
 import { citationList } from "./citations.js";
 
 let ctx, state, socket, config, app, modules;
-let positionIndex, slotLabel, draftOrder, draftBadges, feedbackList, makeEditor, draftTarget;
-let memberChip, renderConflicts, renderRecommendationEditor, renderRecommendationView, renderColumns;
+let positionIndex, slotLabel, draftOrder, draftBadges, feedbackList, draftTarget;
+let memberChip, renderConflicts, renderRecommendationEditor, renderRecommendationView;
 
 export function init(context) {
   ctx = context;
   ({ state, socket, config, app, positionIndex, slotLabel, draftOrder, draftBadges, feedbackList } = ctx);
-  ({ makeEditor, draftTarget, memberChip, renderConflicts, renderRecommendationEditor } = ctx);
-  ({ renderRecommendationView, renderColumns, modules } = ctx); // modules: those loaded so far
+  ({ draftTarget, memberChip, renderConflicts, renderRecommendationEditor } = ctx);
+  ({ renderRecommendationView, modules } = ctx); // modules: those loaded so far
+}
+
+const PHASE_HINTS = {
+  lobby: "Waiting for the facilitator to start. You will be given a position to argue.",
+  drafting:
+    "Write three specific arguments for your position, tied to this model being far ahead of anything released so far, and one risk of your own position you cannot easily refute.",
+  review: "Read every position's case side by side. Which arguments are strongest?",
+  recommendation: "The chair is writing the committee's recommendation. Watch it take shape.",
+  closed: "The committee has decided. The full record is below.",
+};
+
+export function phaseHint(phase) {
+  return PHASE_HINTS[phase];
 }
 
 export function renderMember() {
@@ -36,9 +50,10 @@ export function renderMember() {
       app.append(h("div", { class: "drafting-grid" }, renderMyEditors(), renderTeamDrafts()));
     }
   } else {
-    if (phase === "recommendation" && modules.review.isChair()) app.append(renderRecommendationEditor(), modules.review.finalizeButton() || "");
+    if (phase === "recommendation" && modules.reviewMember.isChair()) app.append(renderRecommendationEditor());
     else if (phase !== "review") app.append(renderRecommendationView());
-    app.append(...modules.review.memberSections("before"), renderColumns(), ...modules.review.memberSections("after"));
+    const sections = modules.reviewMember.memberSections;
+    app.append(...sections("before"), modules.cases.renderColumns(), ...sections("after"));
   }
 }
 
@@ -91,7 +106,7 @@ function renderMyEditors() {
   const section = h("section", { class: "card my-case", "aria-labelledby": "my-case-h" },
     h("h2", { id: "my-case-h" }, "Your case"));
   for (let slot = 1; slot <= snap.scenario.argument_slots; slot += 1) {
-    section.append(makeEditor(draftTarget(positionId, "argument", slot), {
+    section.append(modules.editors.makeEditor(draftTarget(positionId, "argument", slot), {
       id: `arg-${slot}`,
       label: `Argument ${slot}`,
       hint: "Specific, not general: why does it matter for this model, far ahead of the state of the art?",
@@ -102,7 +117,7 @@ function renderMyEditors() {
     }));
   }
   for (let slot = 1; slot <= snap.scenario.risk_slots; slot += 1) {
-    section.append(makeEditor(draftTarget(positionId, "risk", slot), {
+    section.append(modules.editors.makeEditor(draftTarget(positionId, "risk", slot), {
       id: `risk-${slot}`,
       label: "A risk of our own position we cannot easily refute",
       hint: "Be honest: what is the strongest cost of the option you are defending?",

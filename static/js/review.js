@@ -1,15 +1,15 @@
-// Review, team curation, the vote, the recommendation builder, sign-off and the record links
-// (issue 5). room.js owns the socket, the state and the render loop; this module draws these
-// parts of the room and applies their events. User text only ever becomes text nodes (dom.js).
+// The review's shared parts (issue 5): its events, the vote's results, sign-off, the
+// recommendation builder and the record links. What only one role does lives in
+// review-member.js (marking, case votes, rebuttals and questions, the vote form, signing off)
+// and review-console.js (closing the vote, curation, chairs, finalizing); room.js loads the one
+// for the page's role next to this one. The cases side by side (tabs on a phone, each draft's
+// review badges) are cases.js's, as only members and solo learners see them. room.js owns the
+// socket, the state and the render loop; this module draws these parts of the room and applies
+// their events. User text only ever becomes text nodes (dom.js).
 
-import { h, newClientId } from "./dom.js";
+import { h } from "./dom.js";
 
-let ctx = null; // { state, socket, config, announce, queueRender, positionName, positionIndex, memberName }
-const ui = {
-  openForm: null, // { draftId, kind }: the rebuttal/question form that is open
-  activeTab: 0, // the position shown on a phone
-  voteChoice: null, // the position picked in the vote form before it is sent
-};
+let ctx = null; // room.js's helpers
 
 export function init(context) {
   ctx = context;
@@ -17,23 +17,12 @@ export function init(context) {
 
 const snap = () => ctx.state.snap;
 const review = () => snap().review;
-const me = () => snap().me;
-const socket = () => ctx.socket;
 
-function send(message) {
-  if (!socket().send(message)) ctx.announce("Offline: this was not sent. Try again when connected.");
+export function send(message) {
+  if (!ctx.socket.send(message)) ctx.announce("Offline: this was not sent. Try again when connected.");
 }
 
-function myMember() {
-  return snap().members.find((m) => m.id === me().member_id) || null;
-}
-
-export function isChair() {
-  const member = myMember();
-  return me().role === "facilitator" || Boolean(member && member.is_chair);
-}
-
-// ----- events ----------------------------------------------------------------------------------
+// ----- events ------------------------------------------------------------------------------------
 
 export function applyEvent(s, event) {
   const r = s.review;
@@ -75,136 +64,13 @@ export function applyEvent(s, event) {
   return true;
 }
 
-// ----- positions side by side: tabs on a phone ---------------------------------------------------
+// ----- a position's case: the drafts chosen for it ----------------------------------------------
 
-export function withTabs(columns) {
-  const panels = [...columns.children];
-  if (panels.length < 2) return columns;
-  ui.activeTab = Math.min(ui.activeTab, panels.length - 1);
-  const tabs = h("div", { class: "review-tabs", role: "tablist", "aria-label": "Positions" });
-  panels.forEach((panel, index) => {
-    const id = `case-panel-${index}`;
-    panel.id = id;
-    panel.setAttribute("role", "tabpanel");
-    panel.setAttribute("aria-labelledby", `case-tab-${index}`);
-    panel.classList.toggle("active", index === ui.activeTab);
-    const position = snap().scenario.positions[index];
-    const title = panel.querySelector(".column-title");
-    tabs.append(h("button", {
-      type: "button",
-      role: "tab",
-      id: `case-tab-${index}`,
-      class: `tab pos-${index}`,
-      "aria-controls": id,
-      "aria-selected": index === ui.activeTab ? "true" : "false",
-      tabindex: index === ui.activeTab ? "0" : "-1",
-      onclick: () => { ui.activeTab = index; ctx.queueRender(); },
-      onkeydown: (event) => {
-        const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
-        if (!step) return;
-        ui.activeTab = (index + step + panels.length) % panels.length;
-        ctx.queueRender();
-        requestAnimationFrame(() => document.getElementById(`case-tab-${ui.activeTab}`)?.focus());
-      },
-    }, position ? position.short_name : title ? title.textContent : `Position ${index + 1}`));
-  });
-  return h("div", { class: "tabbed-cases" }, tabs, columns);
-}
-
-// ----- one draft in the review: curation, strongest mark, rebuttals and questions ----------------
-
-function caseOf(positionId) {
+export function caseOf(positionId) {
   return review().cases.find((c) => c.position_id === positionId) || null;
 }
 
-export function draftTools(draft) {
-  const s = snap();
-  const phase = s.room.phase;
-  if (phase === "lobby" || phase === "drafting") return null;
-  const parts = [];
-  const current = (draft.round || 1) === s.room.round;
-  const theCase = current ? caseOf(draft.position_id) : null;
-  if (theCase && theCase.decided_by !== "all") {
-    const inCase = theCase.selected.includes(draft.id);
-    const votes = theCase.votes[String(draft.id)] || 0;
-    parts.push(h("span", { class: `badge ${inCase ? "in-case" : "not-selected"}` }, inCase ? "In the case" : "Not selected"));
-    if (theCase.decided_by === "team" && votes) parts.push(h("span", { class: "muted small" }, ` ${votes} team vote${votes === 1 ? "" : "s"}`));
-  }
-  const marks = review().marks.filter((m) => m.draft_id === draft.id).length;
-  if (marks) parts.push(h("span", { class: "badge strong" }, `★ strongest for ${marks}`));
-  const actions = [];
-  const member = me().role === "member" && myMember() && !me().muted;
-  if (phase === "review" && member && current) {
-    if (draft.kind === "argument") {
-      const mine = review().marks.find((m) => m.member_id === me().member_id && m.position_id === draft.position_id);
-      const pressed = Boolean(mine && mine.draft_id === draft.id);
-      actions.push(h("button", {
-        type: "button", class: "button small", "aria-pressed": pressed ? "true" : "false",
-        onclick: () => send({ type: "strongest.mark", draft_id: draft.id }),
-      }, pressed ? "★ Your strongest" : "Mark strongest"));
-    }
-    if (draft.position_id === me().position_id && theCase && theCase.decided_by === "team") {
-      const chosen = review().my_case_votes.includes(draft.id);
-      actions.push(h("button", {
-        type: "button", class: "button small", "aria-pressed": chosen ? "true" : "false",
-        onclick: () => {
-          send({ type: "case.vote", draft_id: draft.id, chosen: !chosen });
-          const list = review().my_case_votes;
-          review().my_case_votes = chosen ? list.filter((id) => id !== draft.id) : [...list, draft.id];
-          ctx.queueRender();
-        },
-      }, chosen ? "Chosen for our case" : "Choose for our case"));
-    }
-    if (draft.position_id !== me().position_id) {
-      for (const [kind, label] of [["rebuttal", "Rebut"], ["question", "Ask"]]) {
-        actions.push(h("button", {
-          type: "button", class: "button small secondary",
-          "aria-expanded": ui.openForm && ui.openForm.draftId === draft.id && ui.openForm.kind === kind ? "true" : "false",
-          onclick: () => {
-            const same = ui.openForm && ui.openForm.draftId === draft.id && ui.openForm.kind === kind;
-            ui.openForm = same ? null : { draftId: draft.id, kind };
-            ctx.queueRender();
-            if (!same) requestAnimationFrame(() => document.getElementById(`comment-${draft.id}`)?.focus());
-          },
-        }, label));
-      }
-    }
-  }
-  const comments = review().comments.filter((c) => c.draft_id === draft.id);
-  return h("div", { class: "review-tools" },
-    parts.length ? h("p", { class: "review-badges" }, parts) : null,
-    actions.length ? h("p", { class: "review-actions" }, actions) : null,
-    ui.openForm && ui.openForm.draftId === draft.id ? commentForm(draft) : null,
-    comments.length
-      ? h("ul", { class: "comment-list", "aria-label": "Rebuttals and questions" }, comments.map((c) =>
-        h("li", { class: `comment ${c.kind}` },
-          h("span", { class: "comment-kind" }, c.kind === "rebuttal" ? "Rebuttal" : "Question"),
-          ` ${ctx.memberName(c.author_id)}: `, c.text)))
-      : null);
-}
-
-function commentForm(draft) {
-  const kind = ui.openForm.kind;
-  const id = `comment-${draft.id}`;
-  return h("form", {
-    class: "comment-form",
-    onsubmit: (event) => {
-      event.preventDefault();
-      const input = document.getElementById(id);
-      const text = input.value.trim();
-      if (!text) return;
-      send({ type: "comment.add", client_id: newClientId(), draft_id: draft.id, kind, text });
-      input.value = "";
-      ui.openForm = null;
-      ctx.queueRender();
-    },
-  },
-  h("label", { for: id }, kind === "rebuttal" ? "Your rebuttal of this argument" : "Your question to this position"),
-  h("input", { type: "text", id, maxlength: 1000, required: true, autocomplete: "off" }),
-  h("button", { type: "submit", class: "button small primary" }, "Post"));
-}
-
-// ----- the vote ----------------------------------------------------------------------------------
+// ----- the vote's results ------------------------------------------------------------------------
 
 export function voteResults() {
   const results = review().vote.results;
@@ -229,144 +95,14 @@ export function voteResults() {
       : null);
 }
 
-function voteForm() {
-  const s = snap();
-  const mine = review().vote.mine;
-  const choice = ui.voteChoice ?? (mine ? mine.position_id : null);
-  const form = h("form", {
-    class: "card vote-form",
-    "aria-labelledby": "vote-h",
-    onsubmit: (event) => {
-      event.preventDefault();
-      if (choice === null) return;
-      const reason = document.getElementById("vote-reason").value.trim();
-      send({ type: "vote.cast", position_id: choice, reason });
-      review().vote.mine = { position_id: choice, reason };
-      ui.voteChoice = null;
-      ctx.announce("Your vote is recorded.");
-      ctx.queueRender();
-    },
-  },
-  h("h2", { id: "vote-h" }, "Your vote: what should the committee decide?"),
-  h("p", { class: "help" }, "Results stay hidden from everyone until the facilitator closes the vote. You can change your vote until then."),
-  h("fieldset", {}, h("legend", { class: "visually-hidden" }, "Decision"),
-    s.scenario.positions.map((p) => h("label", { class: `choice pos-${ctx.positionIndex(p.id)}` },
-      h("input", {
-        type: "radio", name: "vote", value: p.id, id: `vote-${p.id}`, checked: choice === p.id,
-        onchange: () => { ui.voteChoice = p.id; ctx.queueRender(); },
-      }), p.name))),
-  h("div", { class: "field" },
-    h("label", { for: "vote-reason" }, "Your reason (optional, one sentence)"),
-    h("input", { type: "text", id: "vote-reason", maxlength: 300, value: mine ? mine.reason : "" })),
-  h("p", { class: "actions" },
-    h("button", { type: "submit", class: "button primary", id: "vote-submit", disabled: choice === null || me().muted }, mine ? "Change my vote" : "Vote"),
-    mine ? h("span", { class: "muted", id: "my-vote" }, ` You voted: ${ctx.positionName(mine.position_id)}`) : null));
-  return form;
-}
-
-// ----- member sections ----------------------------------------------------------------------------
-
-export function memberSections(where) {
-  // The vote comes after the cases (read them first); the recommendation before them.
-  const s = snap();
-  const phase = s.room.phase;
-  const out = [];
-  if (phase === "review") {
-    if (where === "after") out.push(review().vote.closed ? voteResults() : voteForm());
-  } else if (where === "after") {
-    return out;
-  } else if (phase === "recommendation") {
-    out.push(recommendationDetails(), signoffPanel(), voteResults());
-  } else if (phase === "closed") {
-    out.push(recommendationDetails(), signoffSummary(), voteResults(), recordLinks());
-  }
-  return out.filter(Boolean);
-}
-
-// ----- facilitator sections -----------------------------------------------------------------------
-
-export function facilitatorSections() {
-  const s = snap();
-  const phase = s.room.phase;
-  const out = [];
-  if (phase === "review") {
-    const vote = review().vote;
-    if (vote.closed) out.push(voteResults());
-    else {
-      const t = vote.turnout || { voted: 0, eligible: 0 };
-      out.push(h("section", { class: "card vote-admin", "aria-labelledby": "vote-admin-h" },
-        h("h2", { id: "vote-admin-h" }, "The vote"),
-        h("p", { id: "turnout", "aria-live": "polite" }, `${t.voted} of ${t.eligible} members have voted. Counts stay hidden until you close the vote.`),
-        h("button", {
-          type: "button", class: "button", id: "close-vote",
-          onclick: () => {
-            if (window.confirm("Close the vote? Everyone will see the results and nobody can vote any more.")) send({ type: "vote.close" });
-          },
-        }, "Close the vote and show the results")));
-    }
-    const curating = s.scenario.positions.map((p) => curationPanel(p)).filter(Boolean);
-    if (curating.length) {
-      out.push(h("section", { class: "card curation", "aria-labelledby": "curation-h" },
-        h("h2", { id: "curation-h" }, "Teams with more drafts than slots"),
-        h("p", { class: "help" }, "Each team votes for the arguments and the risk that make its case. You can choose for them; the other drafts stay in the record, marked not selected."),
-        curating));
-    }
-    out.push(h("section", { class: "card" }, h("h2", {}, "The debate"), h("p", {}, `${review().comments.length} rebuttals and questions so far.`),
-      h("a", { class: "button secondary", href: ctx.config.recordUrl }, "Open the full record")));
-  } else if (phase === "recommendation") {
-    out.push(voteResults(), chairsPanel(), signoffSummary());
-  } else if (phase === "closed") {
-    out.push(recommendationDetails(), signoffSummary(), voteResults(), recordLinks());
-  }
-  return out.filter(Boolean);
-}
-
-function curationPanel(position) {
-  const theCase = caseOf(position.id);
-  if (!theCase || theCase.decided_by === "all") return null;
-  const s = snap();
-  const drafts = s.drafts.filter((d) => d.position_id === position.id && (d.round || 1) === s.room.round && !d.hidden && d.text && d.text.trim());
-  const boxes = drafts.map((d) => h("li", {},
-    h("input", { type: "checkbox", id: `pick-${d.id}`, value: d.id, checked: theCase.selected.includes(d.id) }),
-    " ",
-    h("label", { for: `pick-${d.id}` }, h("strong", {}, d.kind === "risk" ? "Risk: " : "Argument: "), d.text, h("span", { class: "muted" }, ` — ${ctx.memberName(d.author_id)}`))));
-  const list = h("ul", { class: "pick-list" }, boxes);
-  return h("fieldset", { class: `pick pos-${ctx.positionIndex(position.id)}` },
-    h("legend", {}, `${position.name} (${theCase.decided_by === "facilitator" ? "your choice" : "team vote"})`),
-    list,
-    h("p", { class: "actions" },
-      h("button", {
-        type: "button", class: "button small primary",
-        onclick: () => {
-          const ids = [...list.querySelectorAll("input:checked")].map((el) => Number(el.value));
-          send({ type: "case.pick", position_id: position.id, draft_ids: ids });
-        },
-      }, "Use this selection"),
-      theCase.decided_by === "facilitator"
-        ? h("button", { type: "button", class: "button small secondary", onclick: () => send({ type: "case.pick", position_id: position.id, draft_ids: [] }) }, "Let the team decide")
-        : null));
-}
-
-function chairsPanel() {
-  const members = snap().members.filter((m) => !m.removed);
-  return h("section", { class: "card chairs", "aria-labelledby": "chairs-h" },
-    h("h2", { id: "chairs-h" }, "Chairs"),
-    h("p", { class: "help" }, "Chairs edit the recommendation with you. Everyone else signs it off or records a dissent."),
-    h("ul", { class: "pick-list" }, members.map((m) => h("li", {},
-      h("input", {
-        type: "checkbox", id: `chair-${m.id}`, checked: m.is_chair,
-        onchange: (event) => send({ type: "chair.set", member_id: m.id, chair: event.target.checked }),
-      }), " ", h("label", { for: `chair-${m.id}` }, m.display_name)))));
-}
-
-function signoffSummary() {
+export function signoffSummary() {
   const list = review().signoffs;
   return h("section", { class: "card", "aria-labelledby": "signoffs-h" },
     h("h2", { id: "signoffs-h" }, `Sign-off (${list.length} of ${snap().members.filter((m) => !m.removed).length})`),
     signoffList(list));
 }
 
-function signoffList(list) {
+export function signoffList(list) {
   if (!list.length) return h("p", { class: "muted" }, "Nobody has signed off yet.");
   const version = snap().recommendation.version;
   return h("ul", { class: "signoff-list", "aria-live": "polite" }, list.map((s) => h("li", { class: s.stance },
@@ -376,30 +112,7 @@ function signoffList(list) {
     s.rec_version < version ? h("span", { class: "muted" }, ` (on version ${s.rec_version}; the text has changed since)`) : null)));
 }
 
-function signoffPanel() {
-  const rec = snap().recommendation;
-  if (!rec.version || me().role !== "member") return null;
-  const mine = review().signoffs.find((s) => s.member_id === me().member_id);
-  return h("section", { class: "card signoff", "aria-labelledby": "signoff-h" },
-    h("h2", { id: "signoff-h" }, "Sign it off, or record your dissent"),
-    mine ? h("p", { id: "my-signoff" }, mine.stance === "dissent" ? `You dissent: ${mine.text}` : "You signed it off.") : null,
-    h("p", { class: "actions" },
-      h("button", { type: "button", class: "button primary", id: "sign-off", disabled: me().muted, onclick: () => send({ type: "signoff.record", stance: "sign" }) }, "Sign off")),
-    h("form", {
-      class: "dissent-form",
-      onsubmit: (event) => {
-        event.preventDefault();
-        const text = document.getElementById("dissent-text").value.trim();
-        if (text) send({ type: "signoff.record", stance: "dissent", text });
-      },
-    },
-    h("label", { for: "dissent-text" }, "Or dissent, in one sentence"),
-    h("input", { type: "text", id: "dissent-text", maxlength: 300, required: true }),
-    h("button", { type: "submit", class: "button secondary", disabled: me().muted }, "Record my dissent")),
-    signoffList(review().signoffs));
-}
-
-// ----- the recommendation: citations and risk, shown and edited -----------------------------------
+// ----- the recommendation: citations and risk, shown and edited ----------------------------------
 
 function draftById(id) {
   return snap().drafts.find((d) => d.id === id) || null;
@@ -471,25 +184,9 @@ export function syncBuilder(form, current) {
   if (document.activeElement !== text) text.value = current.risk_text || "";
 }
 
-export function finalizeButton() {
-  if (me().role !== "facilitator") return null;
-  const rec = snap().recommendation;
-  const ready = rec.decision_id && rec.rationale.trim() && rec.revisit_condition.trim();
-  return h("p", { class: "actions finalize" },
-    h("button", {
-      type: "button", class: "button primary", id: "finalize", disabled: !ready,
-      onclick: () => {
-        if (window.confirm("Finalize the record? Every text is frozen as it is now, the room closes, and a read-only share link is created.")) {
-          send({ type: "recommendation.finalize" });
-        }
-      },
-    }, "Finalize the record"),
-    ready ? null : h("span", { class: "muted" }, " The decision, the rationale and the revisit condition are required."));
-}
-
 // ----- the record: links and the share link ------------------------------------------------------
 
-function recordLinks() {
+export function recordLinks() {
   const c = ctx.config;
   const share = review().share_path;
   return h("section", { class: "card record-links", "aria-labelledby": "record-h" },

@@ -3,15 +3,17 @@
 //
 // What a page draws depends on who and where it is, and only that code is downloaded (see
 // docs/architecture.md, "The front end: which module loads when"): member.js for a member of a
-// group room, console.js for a facilitator, solo.js for a solo learner; review.js (and
-// review.css) from the review phase on; warmup.js where a member or solo learner sees the
+// group room, console.js for a facilitator, solo.js for a solo learner, with editors.js (the
+// draft slots) and cases.js (every position's case) where a member or solo learner uses them;
+// review.js (and review.css) from the review phase on, with review-member.js or
+// review-console.js for the page's role; warmup.js where a member or solo learner sees the
 // warm-up. render() loads what the snapshot needs (neededModules) before it draws.
 
-import { h, clear, words, newClientId } from "./dom.js";
+import { h, clear, newClientId } from "./dom.js";
 import { Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
-import { createResearch, describeResearchEvent } from "./research.js";
-import { citationPicker, citationList, sameIds } from "./citations.js";
+import { createResearch } from "./research.js";
+import { sameIds } from "./citations.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -46,13 +48,10 @@ const state = {
   lastError: null,
   clockOffset: 0, // server time minus this device's time, from the last snapshot
   typingUntil: new Map(), // member id -> time until which they count as typing (facilitators)
-  activity: [], // recent events, newest first (facilitators)
   lastTickSeq: null,
   expiredSent: null,
 };
 const TYPING_SHOWN_MS = 5000;
-const TYPING_SEND_EVERY_MS = 2000;
-let typingSentAt = 0;
 
 let sendTimer = null;
 let firstUnsentAt = null;
@@ -193,7 +192,7 @@ function applySnapshot(snap) {
 function applyEvent(event) {
   const snap = state.snap;
   if (research.applyEvent(event)) {
-    if (snap.me.role === "facilitator") recordActivity(event);
+    if (snap.me.role === "facilitator") noteActivity(event);
     queueRender();
     return;
   }
@@ -304,36 +303,21 @@ function applyEvent(event) {
       else if (event.type !== "tick") lazy.deferred.push(event);
       break;
   }
-  if (snap.me.role === "facilitator" && event.type !== "tick") recordActivity(event);
+  if (snap.me.role === "facilitator" && event.type !== "tick") noteActivity(event);
   queueRender();
 }
 
-function recordActivity(event) {
-  const text = describeEvent(event);
-  if (!text) return;
-  state.activity.unshift({ at: new Date(), text });
-  state.activity.length = Math.min(state.activity.length, 12);
-}
+// The console's "Recent activity" (console.js describes and keeps the events); those applied
+// before console.js has loaded wait for it, with the time they arrived.
+const ACTIVITY_WAITING_MAX = 50;
 
-function describeEvent(event) {
-  const name = (id) => memberName(id);
-  switch (event.type) {
-    case "member.joined": return `${event.member.display_name} joined`;
-    case "member.moved": return `${name(event.member_id)} → ${positionName(event.position_id)}`;
-    case "member.presence": return `${name(event.member_id)} is ${event.online ? "online" : "offline"}`;
-    case "member.muted": return `${name(event.member_id)} ${event.muted ? "muted" : "unmuted"}`;
-    case "member.removed": return `${name(event.member_id)} removed`;
-    case "member.readmitted": return `${event.member.display_name} re-admitted`;
-    case "draft.updated": return `${name(event.draft.author_id)} saved ${slotLabel(event.draft).toLowerCase()}`;
-    case "draft.moderated": return `Draft by ${name(event.draft.author_id)}: ${event.draft.hidden ? "hidden" : "visible"}${event.draft.needs_source ? ", needs a source" : ""}`;
-    case "draft.feedback": return "Feedback sent";
-    case "phase.changed": return `Phase: ${PHASE_LABELS[event.phase]}`;
-    case "room.settings": return "Room settings changed";
-    case "facilitators.changed": return `Facilitators: ${event.facilitators.join(", ")}`;
-    case "recommendation.updated": return "Recommendation saved";
-    case "warmup.attempted": return `${name(event.attempt.member_id)}: warm-up ${event.attempt.score}/${event.attempt.total}`;
-    default: return describeResearchEvent(event, name);
+function noteActivity(event) {
+  if (modules.console) {
+    modules.console.recordActivity(event, new Date());
+    return;
   }
+  lazy.activity.push([event, new Date()]);
+  if (lazy.activity.length > ACTIVITY_WAITING_MAX) lazy.activity.shift();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,15 +646,23 @@ function render() {
 const REVIEW_PHASES = new Set(["review", "recommendation", "closed"]);
 const LOAD_RETRY_MS = [1000, 2000, 4000, 8000, 15000]; // then every 15 s, and a button meanwhile
 const modules = {}; // name -> module namespace, once loaded
-const lazy = { loading: null, failed: null, attempts: 0, retryTimer: null, deferred: [] };
+// deferred: review events waiting for review.js; activity: [event, time] waiting for console.js
+const lazy = { loading: null, failed: null, attempts: 0, retryTimer: null, deferred: [], activity: [] };
 
 function neededModules(snap) {
   const role = snap.me.role;
   const phase = snap.room.phase;
   const needed = [role === "facilitator" ? "console" : snap.room.is_solo ? "solo" : "member"];
+  // A solo learner's steps use the editors and the cases in every phase; a member writes in
+  // drafting and reads the cases from the review on.
+  if (role === "member" && (snap.room.is_solo || phase === "drafting")) needed.push("editors");
+  if (role === "member" && (snap.room.is_solo || REVIEW_PHASES.has(phase))) needed.push("cases");
   // A solo room uses the review's pieces (cases in tabs, the recommendation builder) once it
-  // leaves drafting; a group room from the review on.
-  if (snap.room.is_solo ? phase !== "drafting" : REVIEW_PHASES.has(phase)) needed.push("review");
+  // leaves drafting; a group room from the review on, with what the page's role does in it.
+  if (snap.room.is_solo ? phase !== "drafting" : REVIEW_PHASES.has(phase)) {
+    needed.push("review");
+    if (!snap.room.is_solo) needed.push(role === "facilitator" ? "reviewConsole" : "reviewMember");
+  }
   const warmupShown = snap.room.is_solo ? phase === "drafting" : phase === "lobby" || phase === "drafting";
   if (snap.warmup && role === "member" && warmupShown) needed.push("warmup");
   return needed;
@@ -680,7 +672,11 @@ const MODULE_URLS = {
   console: "./console.js",
   member: "./member.js",
   solo: "./solo.js",
+  editors: "./editors.js",
+  cases: "./cases.js",
   review: "./review.js",
+  reviewMember: "./review-member.js",
+  reviewConsole: "./review-console.js",
   warmup: "./warmup.js",
 };
 // Their stylesheets, when room.html did not already link them (it links what the phase at
@@ -722,9 +718,11 @@ async function loadOne(name) {
   if (module.init) module.init(ctx);
   modules[name] = module;
   if (name === "review") {
-    module.init({ state, socket, config, announce, queueRender, positionName, positionIndex, memberName });
     // Events that came while it loaded (applySnapshot drops those older than its snapshot).
     for (const event of lazy.deferred.splice(0)) module.applyEvent(state.snap, event);
+  }
+  if (name === "console") {
+    for (const [event, at] of lazy.activity.splice(0)) module.recordActivity(event, at);
   }
 }
 
@@ -797,28 +795,14 @@ function renderFatal() {
   );
 }
 
-const PHASE_HINTS = {
-  member: {
-    lobby: "Waiting for the facilitator to start. You will be given a position to argue.",
-    drafting:
-      "Write three specific arguments for your position, tied to this model being far ahead of anything released so far, and one risk of your own position you cannot easily refute.",
-    review: "Read every position's case side by side. Which arguments are strongest?",
-    recommendation: "The chair is writing the committee's recommendation. Watch it take shape.",
-    closed: "The committee has decided. The full record is below.",
-  },
-  facilitator: {
-    lobby: "Students join with the code. Assign positions when everyone is in, then start drafting.",
-    drafting: "Teams are drafting. Each team sees only its own drafts; you see everything.",
-    review: "Everyone now sees all positions side by side. Let the debate run.",
-    recommendation:
-      "Record the committee's decision, its rationale and the condition that would reopen it. All three are required to close.",
-    closed: "The room is closed. Download the record.",
-  },
-};
+// Each view has its hints: console.js, member.js, solo.js.
+function phaseHint(phase) {
+  if (state.snap.me.role === "facilitator") return modules.console.phaseHint(phase);
+  return state.snap.room.is_solo ? modules.solo.soloHint(phase) : modules.member.phaseHint(phase);
+}
 
 function renderBanner() {
   const phase = state.snap.room.phase;
-  const role = state.snap.me.role;
   clear(bannerEl);
   bannerEl.dataset.phase = phase;
   bannerEl.append(
@@ -830,7 +814,7 @@ function renderBanner() {
           "aria-current": p === phase ? "step" : null,
         }, PHASE_LABELS[p]),
       )),
-    h("p", { class: "phase-hint" }, state.snap.room.is_solo ? modules.solo.soloHint(phase) : PHASE_HINTS[role][phase]),
+    h("p", { class: "phase-hint" }, phaseHint(phase)),
   );
   const room = state.snap.room;
   const timer = room.timer || {};
@@ -889,7 +873,7 @@ function tickTimer() {
 }
 setInterval(tickTimer, 1000);
 
-// ----- pieces the views share (member.js, console.js, solo.js) --------------------------------
+// ----- pieces the views share (member.js, console.js, solo.js, editors.js, cases.js) -----------
 
 function memberChip(m) {
   return h("li", { class: `member-chip${m.online ? " online" : ""}` },
@@ -904,51 +888,6 @@ function editorValue(target, serverText) {
   return serverText;
 }
 
-function makeEditor(target, { id, label, hint, kind, slot, positionId, max }) {
-  let area = editors.get(target);
-  const item = serverItem(target);
-  const value = editorValue(target, item ? item.text : "");
-  if (!area) {
-    area = h("textarea", { id, rows: 4, maxlength: max, "aria-describedby": `${id}-hint ${id}-count` });
-    area.addEventListener("input", () => {
-      queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value, citations: currentCitations(target) });
-      maybeTyping();
-      const counter = document.getElementById(`${id}-count`);
-      if (counter) counter.textContent = countText(area.value, max);
-    });
-    editors.set(target, area);
-    area.value = value;
-  } else if (document.activeElement !== area && area.value !== value) {
-    area.value = value;
-  } else if (!outbox.get(target) && area.value !== value) {
-    area.value = value; // changed elsewhere and nothing of ours pending
-  }
-  const room = state.snap.room;
-  const blocked = state.snap.me.muted || room.editing_locked || (item && item.hidden);
-  area.readOnly = Boolean(blocked);
-  return h("div", { class: "field editor" },
-    h("label", { for: id }, label, item ? draftBadges(item) : null),
-    h("p", { class: "help", id: `${id}-hint` }, hint),
-    area,
-    h("p", { class: "counter", id: `${id}-count` }, countText(area.value, max)),
-    citationPicker({
-      cards: state.snap.cards,
-      selected: currentCitations(target),
-      id: `${id}-cite`,
-      disabled: blocked,
-      onChange: (ids) => queueChange(target, { type: "draft.save", kind, slot, position_id: positionId, text: area.value, citations: ids }),
-    }),
-    item ? feedbackList(item) : null);
-}
-
-function currentCitations(target) {
-  const entry = outbox.get(target);
-  const pending = entry && (entry.next || entry.payload);
-  if (pending && pending.citations) return pending.citations;
-  const item = serverItem(target);
-  return (item && item.citations) || [];
-}
-
 function draftBadges(draft) {
   return [
     draft.needs_source ? h("span", { class: "badge warn" }, "Needs a source") : null,
@@ -961,18 +900,6 @@ function feedbackList(draft) {
   if (!notes.length) return null;
   return h("ul", { class: "feedback-list", "aria-label": "Facilitator feedback" },
     notes.map((f) => h("li", {}, h("span", { class: "feedback-label" }, "Feedback: "), f.text)));
-}
-
-function maybeTyping() {
-  const now = Date.now();
-  if (now - typingSentAt > TYPING_SEND_EVERY_MS && socket.isOpen()) {
-    typingSentAt = now;
-    socket.send({ type: "typing" });
-  }
-}
-
-function countText(text, max) {
-  return `${words(text)} words · ${text.length}/${max} characters`;
 }
 
 function draftOrder(a, b) {
@@ -1025,48 +952,6 @@ function discardConflict(conflict) {
   outbox.deleteConflict(conflict.target);
   outbox.persist();
   render();
-}
-
-function renderColumns() {
-  const snap = state.snap;
-  const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
-    h("h2", { id: "cases-h" }, "The positions' cases"));
-  // Tabs on a phone come with review.js; a solo learner peeking at the cases before leaving
-  // drafting sees them in a column, inside a closed <details>.
-  const current = casesForRound(snap.room.round);
-  wrapper.append(modules.review ? modules.review.withTabs(current) : current);
-  for (let round = snap.room.round - 1; round >= 1; round -= 1) {
-    wrapper.append(h("details", { class: "earlier-round" },
-      h("summary", {}, `Round ${round} (before switching sides)`), casesForRound(round)));
-  }
-  return wrapper;
-}
-
-function casesForRound(round) {
-  const snap = state.snap;
-  const columns = h("div", { class: "columns" });
-  for (const pos of snap.scenario.positions) {
-    const drafts = snap.drafts.filter((d) => d.position_id === pos.id && (d.round || 1) === round && d.text && d.text.trim());
-    const args = drafts.filter((d) => d.kind === "argument").sort(draftOrder);
-    const risks = drafts.filter((d) => d.kind === "risk");
-    const team = snap.members.filter((m) => m.position_id === pos.id || snap.room.is_solo).map((m) => m.display_name);
-    columns.append(h("article", { class: `column pos-${positionIndex(pos.id)}`, "aria-label": pos.name },
-      h("h3", { class: "column-title" }, pos.name),
-      h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
-      h("h4", {}, "Arguments"),
-      args.length
-        ? h("ol", { class: "case-list" }, args.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), draftTools(d))))
-        : h("p", { class: "muted" }, "No arguments written."),
-      h("h4", {}, "Risk they accept"),
-      risks.length
-        ? h("ul", { class: "case-list risks" }, risks.map((d) => h("li", {}, h("p", { class: "draft-text" }, d.text), citationList(snap.cards, d.citations, config.briefingUrl), h("p", { class: "author" }, `— ${memberName(d.author_id)} `, draftBadges(d)), draftTools(d))))
-        : h("p", { class: "muted" }, "No risk named.")));
-  }
-  return columns;
-}
-
-function draftTools(draft) {
-  return modules.review ? modules.review.draftTools(draft) : null; // none before the review
 }
 
 function renderRecommendationView() {
@@ -1157,13 +1042,14 @@ window.addEventListener("beforeunload", (event) => {
   if (outbox.pendingCount() && !socket.isOpen()) event.preventDefault();
 });
 
-// What member.js, console.js, solo.js and warmup.js use of this page (they render into the same
-// app and outbox); `modules` holds the lazily loaded modules, as they arrive.
+// What the lazily loaded modules use of this page (they render into the same app and outbox);
+// `modules` holds them, as they arrive.
 const ctx = {
-  state, config, socket, outbox, app, modules, announce, showError, render, flush, makeEditor,
-  draftTarget, serverItem, editorValue, renderConflicts, renderRecommendationEditor,
-  renderRecommendationView, renderColumns, positionIndex, positionName, memberName, slotLabel,
-  draftOrder, draftBadges, feedbackList, memberChip, timerText, newClientId, PHASES, PHASE_LABELS,
+  state, config, socket, outbox, app, modules, editors, announce, showError, render, queueRender,
+  flush, queueChange, draftTarget, serverItem, editorValue, renderConflicts,
+  renderRecommendationEditor, renderRecommendationView, positionIndex, positionName, memberName,
+  slotLabel, draftOrder, draftBadges, feedbackList, memberChip, timerText, newClientId, PHASES,
+  PHASE_LABELS,
 };
 
 renderStatus();

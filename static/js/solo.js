@@ -1,8 +1,8 @@
 // The solo learner's guided stepper: warm-up, each position's arguments in turn (the other
 // positions' drafts hidden unless the learner asks to see them), each position's risk, the
 // recommendation (the learner is the chair), then research. A balance check shows the thinner
-// side. Drafts go through room.js's outbox exactly as in group rooms. room.js loads this module
-// (and room.html links solo.css) in solo rooms only.
+// side. Drafts go through room.js's outbox (editors.js) exactly as in group rooms.
+// room.js loads this module (and room.html links solo.css) in solo rooms only.
 
 import { h, words } from "./dom.js";
 
@@ -188,7 +188,7 @@ function renderWriting(ctx, step) {
     section.append(h("p", { class: "notice", role: "status" }, "Opening the drafts again…"));
   }
   for (let slot = 1; slot <= slots; slot += 1) {
-    section.append(ctx.makeEditor(ctx.draftTarget(p.id, kind, slot), {
+    section.append(ctx.modules.editors.makeEditor(ctx.draftTarget(p.id, kind, slot), {
       id: `solo-${kind}-${p.id}-${slot}`,
       label: kind === "argument" ? `Argument ${slot}` : "A risk or cost of this position that is hard to refute",
       hint: kind === "argument"
@@ -258,7 +258,7 @@ function renderFinished(ctx) {
         h("a", { class: "button secondary", href: ctx.config.exportUrl, download: "" }, "Download the record (.md)"),
         h("a", { class: "button secondary", href: ctx.config.exportJsonUrl, download: "" }, "Download the record (.json)"))),
     ctx.renderRecommendationView(),
-    ctx.renderColumns(),
+    ctx.modules.cases.renderColumns(),
     researchSlot(),
   ];
 }
@@ -290,7 +290,7 @@ export function renderSolo(ctx) {
     main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Recommendation"));
     if (snap.room.phase === "recommendation") main.append(ctx.renderRecommendationEditor());
     else main.append(h("p", { class: "notice", role: "status" }, "Opening the recommendation…"));
-    main.append(h("details", { class: "card" }, h("summary", {}, "Read all your cases side by side"), ctx.renderColumns()));
+    main.append(h("details", { class: "card" }, h("summary", {}, "Read all your cases side by side"), ctx.modules.cases.renderColumns()));
   } else {
     main.append(renderResearch(ctx));
   }

@@ -1,8 +1,10 @@
 """The room page downloads only the code it uses (issue 8): a group room in drafting fetches
-neither solo.js nor review.js (nor their stylesheets); when the facilitator starts the review while
-the member's page is open, the page fetches review.js and review.css then and shows the review
-(the cases in tabs and the vote), with no script error. A failed module fetch (weak Wi-Fi) says so
-and is retried."""
+neither solo.js nor review.js (nor their stylesheets), and each role only its own modules (a
+member's editors, the facilitator's console); when the facilitator starts the review while the
+member's page is open, the page fetches review.js and review.css then, with the role's review
+module (review-member.js or review-console.js, never the other's), and shows the review (the
+cases in tabs and the vote), with no script error. A failed module fetch (weak Wi-Fi) says so and
+is retried."""
 
 from __future__ import annotations
 
@@ -40,8 +42,10 @@ def test_drafting_skips_review_and_solo_then_review_loads_live(stage):
         names = _names(urls)
         assert "room.js" in names, who
         assert not names & {"solo.js", "solo.css", "review.js", "review.css"}, (who, names)
-    assert "member.js" in _names(ana_urls) and "console.js" not in _names(ana_urls)
-    assert "console.js" in _names(fac_urls) and "member.js" not in _names(fac_urls)
+    assert {"member.js", "editors.js"} <= _names(ana_urls)
+    assert "console.js" not in _names(ana_urls)
+    assert "console.js" in _names(fac_urls)
+    assert not _names(fac_urls) & {"member.js", "editors.js", "cases.js"}
 
     # The review starts while Ana's page is open: review.js arrives and the review shows.
     fac.page.click("#advance")
@@ -52,6 +56,10 @@ def test_drafting_skips_review_and_solo_then_review_loads_live(stage):
     for urls in (ana_urls, fac_urls):
         assert {"review.js", "review.css"} <= _names(urls)
         assert "solo.js" not in _names(urls)
+    assert {"review-member.js", "cases.js"} <= _names(ana_urls)
+    assert "review-console.js" not in _names(ana_urls)
+    assert "review-console.js" in _names(fac_urls)
+    assert not _names(fac_urls) & {"review-member.js", "cases.js"}
     # review.css applies (the tabs are styled as tabs on a phone, not as plain buttons).
     assert ana.page.locator(".tabbed-cases .columns > .column:not(.active)").first.is_hidden()
     assert not stage.script_errors()
@@ -80,3 +88,24 @@ def test_a_failed_module_load_is_retried(stage):
     expect(ana.page.locator("#load-failed")).to_be_visible()
     expect(ana.page.locator("#vote-h")).to_be_visible(timeout=15_000)
     expect(ana.page.locator("#load-failed")).to_have_count(0)
+
+
+def test_activity_while_the_console_loads_is_listed_once_it_arrives(stage):
+    """The console's "Recent activity" lists events the page applied before console.js came."""
+    fac = stage.facilitator()
+    room_id, code = create_room(fac.page, "Slow console")
+    held = []
+    fac.page.route("**/static/js/console.js*", lambda route: held.append(route))  # answered later
+    fac.page.goto(f"/rooms/{room_id}/")
+    fac.page.wait_for_function("() => window.quorum.state.snap !== null")
+    assert held, "the page did not ask for console.js"
+    ana = stage.actor("ana")
+    join(ana.page, code, "Ana")
+    fac.page.wait_for_function(
+        "() => window.quorum.state.snap.members.some((m) => m.display_name === 'Ana')"
+    )
+    expect(fac.page.locator("#advance")).to_have_count(0)  # no console without its code
+    held[0].continue_()
+    expect(fac.page.locator("#advance")).to_be_visible()
+    expect(fac.page.locator("ol.activity")).to_contain_text("Ana joined")
+    assert not stage.script_errors()
