@@ -28,8 +28,8 @@ Subcommands (all traffic goes to 127.0.0.1; every wait has a timeout):
   page       what the room page weighs in headless Chromium (/usr/bin/chromium): the bytes of
              every response the page fetched (HTML, CSS, JS modules, images; uncompressed; not
              the websocket) for a member and a facilitator in drafting, a member and a
-             facilitator in review (a room it creates) and a solo room (one it starts); each
-             against the 150,000-byte target. --page-crawl: the old crawl of everything the HTML
+             facilitator in review (a room it creates) and a solo room (one it starts) in drafting
+             and in recommendation; each against the 150,000-byte target. --page-crawl: the old crawl of everything the HTML
              and the modules' imports reach, an upper bound, not what a page loads.
 
 Output: one JSON document (--out), also summarised on stdout.
