@@ -114,7 +114,13 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
+    # With health checks on, the pool sends a check query before handing out each connection: a
+    # round trip more for every database call of a socket (docs/deploy.md, "Database").
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_health_checks=env_bool("DB_HEALTH_CHECKS", True)
+        )
+    }
     # A database that accepts connections and never answers must not hang a server for minutes.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DB_CONNECT_TIMEOUT", 3
