@@ -14,8 +14,6 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.db.models import OuterRef
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,7 +22,7 @@ from classroom.identity import member_id_for
 from . import events, heartbeat, protocol, selectors, services
 from .dbthreads import database_sync_to_async
 from .errors import DomainError
-from .models import Member, Room, latest_draft_seq
+from .models import Room
 
 logger = logging.getLogger("quorum.socket")
 
@@ -655,19 +653,6 @@ def _admit(room_id: int, user: Any, member_id: int | None) -> tuple[selectors.Vi
     return viewer, services.member_counted_if_online(room_id=room_id, member_id=viewer.member.pk)
 
 
-def _member_with_room_seq(room_id: int, member_id: int) -> Member | None:
-    """The member, with their room and the room's number, in one statement."""
-    member = (
-        Member.objects.select_related("room")
-        .annotate(room_draft_seq=Coalesce(latest_draft_seq(OuterRef("room_id")), 0))
-        .filter(pk=member_id, room_id=room_id)
-        .first()
-    )
-    if member is not None:
-        member.room.__dict__["draft_seq"] = member.room_draft_seq  # what Room.seq reads
-    return member
-
-
 def _room_exists(room_id: int) -> bool:
     return Room.objects.filter(pk=room_id).exists()
 
@@ -681,7 +666,7 @@ def _sync_reply(
     if last_seq is not None and member_id is not None:
         # A member's reconnect (the common case, a thousand at once after a restart): whether
         # they are still here and the room's number, in one statement.
-        member = _member_with_room_seq(room_id, member_id)
+        member = selectors.member_with_room_seq(room_id=room_id, member_id=member_id)
         if member is None or member.removed_at is not None:
             return None
         if member.room.seq == last_seq:
@@ -691,7 +676,7 @@ def _sync_reply(
         return None
     position_id = viewer.member.position_id if viewer.member is not None else None
     if last_seq is not None:
-        seq = heartbeat.read_room_seq(room_id)
+        seq = selectors.room_seq(room_id=room_id)
         if seq is not None and seq == last_seq:
             return {"type": "synced", "seq": seq, "_position_id": position_id}
     snapshot = selectors.room_snapshot(viewer=viewer)

@@ -22,6 +22,7 @@ from django.db import DatabaseError
 
 from . import services
 from .dbthreads import database_sync_to_async
+from .selectors import room_seq as read_room_seq
 
 logger = logging.getLogger("quorum.socket")
 
@@ -41,7 +42,7 @@ async def room_seq(room_id: int) -> int | None:
     cached = _seqs.get(room_id)
     if cached is not None and now - cached[1] < settings.QUORUM["PONG_SEQ_SECONDS"]:
         return cached[0]
-    seq = await database_sync_to_async(read_room_seq)(room_id)
+    seq = await database_sync_to_async(read_room_seq)(room_id=room_id)
     raised = _seqs.get(room_id, (None, 0.0))[0]  # by an event forwarded during the read
     if seq is not None and raised is not None:
         seq = max(seq, raised)
@@ -57,13 +58,6 @@ def seen(room_id: int, seq: int) -> None:
     cached = _seqs.get(room_id)
     if cached is not None and cached[0] is not None and seq > cached[0]:
         _seqs[room_id] = (seq, cached[1])
-
-
-def read_room_seq(room_id: int) -> int | None:
-    from .models import Room
-
-    room = Room.objects.with_seq().filter(pk=room_id).first()
-    return room.seq if room is not None else None
 
 
 def touch(member_id: int) -> None:

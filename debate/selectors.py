@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from classroom.models import ClassGroup
@@ -39,6 +40,7 @@ from .models import (
     Vote,
     VoteState,
     WarmupAttempt,
+    latest_draft_seq,
 )
 
 User = AbstractBaseUser | AnonymousUser
@@ -122,6 +124,26 @@ def viewer_for(*, room_id: int, user: User, member_id: int | None) -> Viewer | N
         if member is not None:
             return Viewer(room=room, member=member, is_facilitator=False)
     return None
+
+
+def room_seq(*, room_id: int) -> int | None:
+    """The room's sequence number in one statement; None for a room that does not exist."""
+    room = Room.objects.with_seq().filter(pk=room_id).first()
+    return room.seq if room is not None else None
+
+
+def member_with_room_seq(*, room_id: int, member_id: int) -> Member | None:
+    """The member with their room and the room's number, in one statement (a reconnecting
+    member's `sync`: still here, not removed, and at which number)."""
+    member = (
+        Member.objects.select_related("room")
+        .annotate(room_draft_seq=Coalesce(latest_draft_seq(OuterRef("room_id")), 0))
+        .filter(pk=member_id, room_id=room_id)
+        .first()
+    )
+    if member is not None:
+        member.room.__dict__["draft_seq"] = member.room_draft_seq  # what Room.seq reads
+    return member
 
 
 def presence_window() -> timedelta:

@@ -112,9 +112,9 @@ async def test_pongs_share_one_read_of_the_room_number_and_follow_its_events(dra
     reads: list[int] = []
     original = heartbeat.read_room_seq
 
-    def counted(room_id: int) -> int | None:
+    def counted(*, room_id: int) -> int | None:
         reads.append(room_id)
-        return original(room_id)
+        return original(room_id=room_id)
 
     monkeypatch.setattr(heartbeat, "read_room_seq", counted)
     async with team_sockets(drafting, "Ana", "Cy", facilitator=False) as s:
@@ -141,7 +141,11 @@ async def test_pongs_read_the_number_again_once_it_is_older_than_the_setting(
     settings.QUORUM = {**settings.QUORUM, "PONG_SEQ_SECONDS": 0}
     reads: list[int] = []
     original = heartbeat.read_room_seq
-    monkeypatch.setattr(heartbeat, "read_room_seq", lambda rid: reads.append(rid) or original(rid))
+    monkeypatch.setattr(
+        heartbeat,
+        "read_room_seq",
+        lambda *, room_id: reads.append(room_id) or original(room_id=room_id),
+    )
     async with team_sockets(drafting, "Ana", facilitator=False) as s:
         for _ in range(2):
             await s["Ana"].send({"type": "ping"})
