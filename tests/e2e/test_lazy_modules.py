@@ -98,6 +98,12 @@ def test_activity_while_the_console_loads_is_listed_once_it_arrives(stage):
     fac.page.route("**/static/js/console.js*", lambda route: held.append(route))  # answered later
     fac.page.goto(f"/rooms/{room_id}/")
     fac.page.wait_for_function("() => window.quorum.state.snap !== null")
+    # The page asks for console.js once it has the snapshot; route handlers run while the test
+    # waits in Playwright, so wait for the request rather than assume it has been seen.
+    for _ in range(200):
+        if held:
+            break
+        fac.page.wait_for_timeout(50)
     assert held, "the page did not ask for console.js"
     ana = stage.actor("ana")
     join(ana.page, code, "Ana")
