@@ -49,6 +49,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1164,21 +1165,30 @@ def _first_option(html: bytes, name: str) -> str:
     raise RuntimeError(f"no <select name={name!r}> with a choice on the page")
 
 
-def _create_room(port: int, facilitator: dict[str, str], title: str) -> int:
-    """The dashboard's "Open room" form, as the facilitator: the built-in scenario (the first)."""
-    jar = dict(facilitator)
+def _home_form(
+    port: int, jar: dict[str, str], path: str, fields: Callable[[bytes], dict[str, str]]
+) -> tuple[int, dict[str, str]]:
+    """A form of the home page, as a browser sends it: GET / for the CSRF token and the
+    choices (`fields` builds the form from the page), then POST `path`. `jar` gathers the
+    cookies; returns the POST's status and headers."""
     status, _h, html, new = http_request(port, "GET", "/", cookies=jar)
     jar.update(new)
     token = CSRF_INPUT.search(html)
     if status != 200 or not token:
-        raise RuntimeError(f"GET / as the facilitator: HTTP {status}")
-    status, headers, _b, _c = http_request(
+        raise RuntimeError(f"GET / for {path}: HTTP {status}")
+    form = {"csrfmiddlewaretoken": token.group(1).decode(), **fields(html)}
+    status, headers, _b, new = http_request(port, "POST", path, cookies=jar, form=form)
+    jar.update(new)
+    return status, headers
+
+
+def _create_room(port: int, facilitator: dict[str, str], title: str) -> int:
+    """The dashboard's "Open room" form, as the facilitator: the built-in scenario (the first)."""
+    status, headers = _home_form(
         port,
-        "POST",
+        dict(facilitator),
         "/rooms/new/",
-        cookies=jar,
-        form={
-            "csrfmiddlewaretoken": token.group(1).decode(),
+        lambda html: {
             "scenario": _first_option(html, "scenario"),
             "title": title,
             "assignment_method": "balanced",
@@ -1193,23 +1203,15 @@ def _create_room(port: int, facilitator: dict[str, str], title: str) -> int:
 def _solo_start(port: int) -> tuple[int, str]:
     """The home page's "Start alone" form, anonymous: (room id, sessionid)."""
     jar: dict[str, str] = {}
-    status, _h, html, new = http_request(port, "GET", "/", cookies=jar)
-    jar.update(new)
-    token = CSRF_INPUT.search(html)
-    if status != 200 or not token:
-        raise RuntimeError(f"GET /: HTTP {status}")
-    status, headers, _b, new = http_request(
+    status, headers = _home_form(
         port,
-        "POST",
+        jar,
         "/solo/start/",
-        cookies=jar,
-        form={
-            "csrfmiddlewaretoken": token.group(1).decode(),
+        lambda html: {
             "solo-scenario": _first_option(html, "solo-scenario"),
             "solo-display_name": "Page weight",
         },
     )
-    jar.update(new)
     match = re.search(r"/rooms/(\d+)/", headers.get("Location", ""))
     if status != 302 or not match or "sessionid" not in jar:
         raise RuntimeError(f"POST /solo/start/: HTTP {status} {headers.get('Location')}")
