@@ -701,6 +701,11 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=25)
     parser.add_argument("--main-rooms", type=int, default=20)
     parser.add_argument("--stretch-rooms", type=int, default=40)
+    parser.add_argument(
+        "--scaleout-rooms", type=lambda t: [int(x) for x in t.split(",") if x], default=[8],
+        help="rooms of the two-process runs besides --main-rooms: a load one process keeps up "
+        "with, to see whether a member misses an event across processes short of overload",
+    )  # fmt: skip
     parser.add_argument("--idle-members", type=int, default=2000)
     parser.add_argument("--idle-hold", type=float, default=20)
     parser.add_argument("--reconnect-members", type=int, default=1000)
@@ -756,6 +761,8 @@ def main() -> None:
         ("stretch", lambda: bench.typing(f"baseline-{s}x25", rooms=s, baseline=True)),
         ("stretch", lambda: bench.typing(f"quorum-{s}x25", rooms=s)),
         ("scaleout", lambda: bench.typing(f"quorum-{m}x25-2proc", rooms=m, processes=2)),
+        *(("scaleout", lambda k=k: bench.typing(f"quorum-{k}x25-2proc", rooms=k, processes=2))
+          for k in args.scaleout_rooms if k != m),
         ("profile", lambda: bench.typing(f"profile-{m}x25", rooms=m, runs=1, profile=True,
                                          db_stats=False)),
         ("idle", bench.idle),

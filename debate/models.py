@@ -87,6 +87,41 @@ def latest_draft_seq(room: Any) -> models.Subquery:
     return models.Subquery(Draft.objects.filter(room_id=room).order_by("-seq").values("seq")[:1])
 
 
+class JoinedIds(models.Aggregate):
+    """Integer ids joined with commas ("3,7"; NULL for none): one string aggregate on both
+    databases (GROUP_CONCAT on SQLite, STRING_AGG on PostgreSQL). Order not guaranteed."""
+
+    function = "GROUP_CONCAT"
+    output_field = models.TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            function="STRING_AGG",
+            template="%(function)s((%(expressions)s)::text, ',')",
+            **extra_context,
+        )
+
+
+def draft_cited_ids(draft: Any) -> models.Subquery:
+    """The evidence card ids a draft cites, joined (JoinedIds), as an expression (`draft`: an
+    id or an OuterRef): read with the draft in the statement that reads it."""
+    through = Draft.citations.through
+    return models.Subquery(
+        through.objects.filter(draft_id=draft)
+        .order_by()
+        .values("draft_id")
+        .annotate(ids=JoinedIds("evidencecard_id"))
+        .values("ids")[:1]
+    )
+
+
+def split_ids(joined: str | None) -> list[int]:
+    """JoinedIds' text back to sorted ids."""
+    return sorted(int(i) for i in joined.split(",")) if joined else []
+
+
 class RoomQuerySet(models.QuerySet):
     def with_seq(self) -> "RoomQuerySet":
         """Annotate the drafts' highest sequence number, so that Room.seq needs no query of its

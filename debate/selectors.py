@@ -113,7 +113,16 @@ class Viewer:
 
 def viewer_for(*, room_id: int, user: User, member_id: int | None) -> Viewer | None:
     """The viewer of room `room_id` for this user and session member id, or None if neither.
-    A removed member is still returned (viewer.is_removed): callers refuse them explicitly."""
+    A removed member is still returned (viewer.is_removed): callers refuse them explicitly.
+    Without an account (every member's page and socket) it is one statement: the member with
+    their room and its scenario."""
+    if member_id is not None and not (user and user.is_authenticated):
+        member = (
+            Member.objects.select_related("room__scenario")
+            .filter(pk=member_id, room_id=room_id)
+            .first()
+        )
+        return Viewer(room=member.room, member=member, is_facilitator=False) if member else None
     room = Room.objects.select_related("scenario").filter(pk=room_id).first()
     if room is None:
         return None

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, F, OuterRef, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -53,7 +53,9 @@ from .models import (
     Vote,
     VoteState,
     WarmupAttempt,
+    draft_cited_ids,
     latest_draft_seq,
+    split_ids,
 )
 
 User = AbstractBaseUser | AnonymousUser
@@ -735,7 +737,8 @@ def _check_writing_for(member: Member, position_id: Any) -> None:
 
 def _own_draft_edit(room: Room, member_id: Any, kind: Any, slot: Any) -> Draft | None:
     """The hot path's common case, typing in a slot already written: the member's draft for its
-    current position, with its author and the room's latest draft number, in one statement.
+    current position, with its author, the cards it cites (`cited_joined`, read by _cited_ids)
+    and the room's latest draft number, in one statement.
     None when that does not apply (a solo room, a new slot, a message to be refused): the caller
     then takes the general path, which reads the member and the draft separately and says what
     is wrong."""
@@ -757,7 +760,9 @@ def _own_draft_edit(room: Room, member_id: Any, kind: Any, slot: Any) -> Draft |
             kind=kind,
             slot=slot,
         )
-        .annotate(room_latest_seq=latest_draft_seq(room.pk))
+        .annotate(
+            room_latest_seq=latest_draft_seq(room.pk), cited_joined=draft_cited_ids(OuterRef("pk"))
+        )
         .order_by()[:1]
     )
     if not found:
@@ -1540,6 +1545,8 @@ def _cards_in_room(room: Room, card_ids: list[int]) -> list[EvidenceCard]:
 def _cited_ids(draft: Draft) -> list[int]:
     if not draft.pk:
         return []
+    if hasattr(draft, "cited_joined"):  # read with the draft (_own_draft_edit)
+        return split_ids(draft.cited_joined)
     through = Draft.citations.through  # the link table alone: no join, no ordering
     return sorted(
         through.objects.filter(draft_id=draft.pk).values_list("evidencecard_id", flat=True)

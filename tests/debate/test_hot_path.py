@@ -74,14 +74,54 @@ def test_an_edit_is_exactly_one_write_statement_and_few_reads(drafting):
         )
     assert [w.split()[0].upper() for w in writes(ctx)] == ["UPDATE"]
     assert '"debate_draft"' in writes(ctx)[0]
-    # room lock; the draft with its author and the drafts' latest seq; the draft's cited cards
-    # (unchanged: no card lookup); the update. The positions (for the ticks) are known already.
+    # room lock; the draft with its author, its cited cards (unchanged: no card lookup) and the
+    # drafts' latest seq; the update. The positions (for the ticks) are known already.
     statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
-    assert len(statements) == 4, statements
+    assert len(statements) == 3, statements
     assert "FOR UPDATE" in statements[0] or connection.vendor == "sqlite"
     assert second.seq == first.seq + 1
     stored = Room.objects.get(pk=drafting.room.pk)
     assert stored.seq == second.seq > stored.event_seq  # the room row was not written
+
+
+def sent_draft(sent: list[dict]) -> dict:
+    """The draft of the draft_updated event among group messages (the team's and the
+    facilitators' carry the same event)."""
+    (draft,) = {id(m["event"]): m["event"]["draft"] for m in sent if "draft" in m["event"]}.values()
+    return draft
+
+
+@pytest.mark.django_db
+def test_an_edit_sends_the_cards_the_draft_cites_read_with_the_draft(
+    drafting, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The cited cards come with the draft in _own_draft_edit's statement (JoinedIds): an edit
+    that leaves them as they are (or does not name them) still sends them, as numbers, sorted."""
+    sent = []
+    monkeypatch.setattr(events, "broadcast", lambda sends: sent.extend(m for _g, m in sends))
+    cards = sorted(drafting.room.scenario.cards.values_list("pk", flat=True))[:3]
+    assert len(cards) == 3
+    save(drafting, "Ana", "Cited", base_version=0, client_id="a1", citations=cards[::-1])
+    for version, citations in ((1, cards), (2, None)):
+        sent.clear()
+        with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(
+            connection
+        ) as ctx:
+            save(
+                drafting, "Ana", f"Cited, v{version}", base_version=version,
+                client_id=f"a{version + 1}", citations=citations,
+            )  # fmt: skip
+        statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
+        assert len(statements) == 3, statements  # no card lookup, no link-table write
+        draft = sent_draft(sent)
+        assert draft["citations"] == cards
+        assert draft["text"] == f"Cited, v{version}"
+    # A draft without citations: an empty list, not a failed parse of NULL.
+    save(drafting, "Ben", "Uncited", base_version=0, client_id="b1")
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        save(drafting, "Ben", "Uncited, typed on", base_version=1, client_id="b2")
+    assert sent_draft(sent)["citations"] == []
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from classroom.codes import JOIN_CODE_ALPHABET
 from debate import selectors, services
@@ -176,8 +177,14 @@ def test_viewer_for(room, facilitator, other_facilitator, scenario):
     zed = join(other, "Zed")
     anon = AnonymousUser()
     assert selectors.viewer_for(room_id=room.pk, user=facilitator, member_id=None).is_facilitator
-    as_member = selectors.viewer_for(room_id=room.pk, user=anon, member_id=ana.pk)
+    with CaptureQueriesContext(connection) as ctx:  # every member's page and socket
+        as_member = selectors.viewer_for(room_id=room.pk, user=anon, member_id=ana.pk)
+    assert len(ctx.captured_queries) == 1
     assert (as_member.member, as_member.role) == (ana, "member")
+    assert as_member.room == room and as_member.room.scenario == scenario
+    assert as_member.member.room is as_member.room and not as_member.is_removed
+    Member.objects.filter(pk=ana.pk).update(removed_at=timezone.now())
+    assert selectors.viewer_for(room_id=room.pk, user=anon, member_id=ana.pk).is_removed
     # A member id of another room, a stranger, another facilitator, an unknown room: nobody.
     assert selectors.viewer_for(room_id=room.pk, user=anon, member_id=zed.pk) is None
     assert selectors.viewer_for(room_id=room.pk, user=anon, member_id=None) is None
