@@ -104,9 +104,10 @@ def test_an_edit_sends_the_cards_the_draft_cites_read_with_the_draft(
     save(drafting, "Ana", "Cited", base_version=0, client_id="a1", citations=cards[::-1])
     for version, citations in ((1, cards), (2, None)):
         sent.clear()
-        with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(
-            connection
-        ) as ctx:
+        with (
+            django_capture_on_commit_callbacks(execute=True),
+            CaptureQueriesContext(connection) as ctx,
+        ):
             save(
                 drafting, "Ana", f"Cited, v{version}", base_version=version,
                 client_id=f"a{version + 1}", citations=citations,
