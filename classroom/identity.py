@@ -2,7 +2,7 @@
 
 Members have no account. Their Django session (stored server-side; the cookie holds only its random
 key) carries a map room id -> member id, so a reload or a new tab keeps them the same member.
-Sockets read the same session through AuthMiddlewareStack.
+Sockets read the same session (channels' SessionMiddlewareStack; consumers._admit).
 
 Students of a class are remembered the same way: a map class id -> student id, so every room of
 the class recognises them without their retyping a name.

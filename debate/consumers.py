@@ -9,10 +9,13 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -79,14 +82,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         events.bind_consumer_loop()
         self.groups_joined = []
         self.room_id = int(self.scope["url_route"]["kwargs"]["room_id"])
-        self.user = self.scope.get("user")
-        session = self.scope.get("session")
+        self.user = AnonymousUser()  # until _admit has read the session
         # Accept first (every outcome is told with a close code after an accept anyway): the
         # handshake completes without waiting for the database, which matters when a thousand
         # browsers reconnect at once.
         await self.accept()
-        viewer, counted = await database_sync_to_async(_admit)(
-            self.room_id, self.user, member_id_for(session=session, room_id=self.room_id)
+        self.user, viewer, counted = await database_sync_to_async(_admit)(
+            self.room_id, self.scope.get("session")
         )
         if viewer is None:
             exists = await database_sync_to_async(_room_exists)(self.room_id)
@@ -642,15 +644,21 @@ HANDLERS: dict[str, Handler] = {
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 
 
-def _admit(room_id: int, user: Any, member_id: int | None) -> tuple[selectors.Viewer | None, bool]:
-    """The viewer, and whether this socket was counted already: a member who is online (another
-    tab, or every member after a server restart) is counted in the same database call, so a
-    reconnect storm costs one call per socket here, not two. Others are counted once the socket
-    has joined its groups (member_connected announces them)."""
+def _admit(room_id: int, session: Any) -> tuple[Any, selectors.Viewer | None, bool]:
+    """Who is connecting, in the socket's one database call: the user (from the session, as
+    Django's auth reads it for a page: signed in, or anonymous), the viewer, and whether this
+    socket was counted already. A member who is online (another tab, or every member after a
+    server restart) is counted in the same call, so a reconnect storm costs one call per socket
+    here; others are counted once the socket has joined its groups (member_connected announces
+    them)."""
+    user = auth.get_user(SimpleNamespace(session=session)) if session is not None else None
+    user = user or AnonymousUser()
+    member_id = member_id_for(session=session, room_id=room_id)
     viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
     if viewer is None or viewer.member is None or viewer.is_removed:
-        return viewer, False
-    return viewer, services.member_counted_if_online(room_id=room_id, member_id=viewer.member.pk)
+        return user, viewer, False
+    counted = services.member_counted_if_online(room_id=room_id, member_id=viewer.member.pk)
+    return user, viewer, counted
 
 
 def _room_exists(room_id: int) -> bool:

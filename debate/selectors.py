@@ -116,7 +116,9 @@ def viewer_for(*, room_id: int, user: User, member_id: int | None) -> Viewer | N
     A removed member is still returned (viewer.is_removed): callers refuse them explicitly.
     Without an account (every member's page and socket) it is one statement: the member with
     their room and its scenario."""
-    if member_id is not None and not (user and user.is_authenticated):
+    if not (user and user.is_authenticated):
+        if member_id is None:
+            return None  # a stranger: nothing to read
         member = (
             Member.objects.select_related("room__scenario")
             .filter(pk=member_id, room_id=room_id)

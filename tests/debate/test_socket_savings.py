@@ -240,3 +240,66 @@ def test_a_members_sync_at_the_current_number_is_one_statement(drafting):
     Member.objects.filter(pk=ana.pk).update(removed_at=timezone.now())
     assert _sync_reply(drafting.room.pk, None, ana.pk, seq) is None
     assert _sync_reply(drafting.members["Cy"].room_id + 1000, None, ana.pk, seq) is None
+
+
+# --- admitting a socket: the session, the user and the viewer in one database call ------------
+
+
+@pytest.mark.django_db
+def test_admitting_a_member_reads_the_session_and_the_member_in_one_call(drafting):
+    """consumers._admit reads the session row and then the member with their room (one
+    statement each), plus the count when the member is online already."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from debate.consumers import _admit
+    from tests.conftest import member_cookie
+
+    ana = drafting.members["Ana"]
+    key = member_cookie(ana).removeprefix(f"{settings.SESSION_COOKIE_NAME}=")
+    with CaptureQueriesContext(connection) as ctx:
+        user, viewer, counted = _admit(drafting.room.pk, SessionStore(key))
+    assert len(ctx.captured_queries) == 3  # session, member + room + scenario, the online count
+    assert not user.is_authenticated and viewer.member == ana and not counted
+    # Another room's id with the same session: nobody, and nothing counted.
+    other = services.room_create(owner=drafting.room.owner, scenario=drafting.room.scenario)
+    assert _admit(other.pk, SessionStore(key))[1:] == (None, False)
+    # No cookie at all: anonymous, nobody, and nothing read.
+    with CaptureQueriesContext(connection) as ctx:
+        user, viewer, _ = _admit(drafting.room.pk, SessionStore(None))
+    assert (user.is_authenticated, viewer, len(ctx.captured_queries)) == (False, None, 0)
+
+
+@socket_test
+async def test_a_facilitator_socket_is_admitted_from_the_session_and_refused_once_it_is_stale(
+    drafting,
+):
+    """The user is read from the session as Django's auth reads it for a page: signed in, the
+    facilitator's socket is admitted; after their password changed elsewhere (the session's
+    hash no longer matches) it is refused like a stranger's, and an unknown session is nobody."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from debate import protocol
+    from tests.conftest import a_user_cookie
+
+    owner = await call(get_user_model().objects.get, pk=drafting.room.owner_id)
+    cookie = await a_user_cookie(owner)
+    signed_in = Socket(drafting.room.pk, cookie)
+    assert await signed_in.connect()
+    try:
+        assert (await signed_in.sync())["me"]["role"] == "facilitator"
+    finally:
+        await signed_in.close()
+
+    def change_password() -> None:
+        owner.set_password("another-Unguessable-99")
+        owner.save()
+
+    await call(change_password)
+    for stale_cookie in (cookie, f"{settings.SESSION_COOKIE_NAME}=no-such-session"):
+        stale = Socket(drafting.room.pk, stale_cookie)
+        assert await stale.connect()  # accepted, then told why it is closed
+        assert await stale.closed_with() == protocol.CLOSE_NOT_PARTICIPANT
