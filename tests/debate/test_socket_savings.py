@@ -303,3 +303,33 @@ async def test_a_facilitator_socket_is_admitted_from_the_session_and_refused_onc
         stale = Socket(drafting.room.pk, stale_cookie)
         assert await stale.connect()  # accepted, then told why it is closed
         assert await stale.closed_with() == protocol.CLOSE_NOT_PARTICIPANT
+
+
+@pytest.mark.django_db
+def test_a_sockets_user_is_read_from_the_session_without_writing_it(facilitator, settings):
+    """consumers.session_user accepts a session as a page does (current password hash, or one
+    made with a fallback secret key while keys rotate) and never writes it: a socket cannot set
+    the cookie, so moving the session to a new key (as Django's auth.get_user does for a page)
+    would sign the browser out."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    from debate.consumers import session_user
+    from tests.conftest import user_cookie
+
+    key = user_cookie(facilitator).split("=", 1)[1]
+    assert session_user(SessionStore(key)) == facilitator
+    old_secret = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-" + "x" * 40, [old_secret]
+    assert session_user(SessionStore(key)) == facilitator  # rotating keys: still signed in
+    assert Session.objects.filter(session_key=key).exists()  # and the session kept its key
+    settings.SECRET_KEY_FALLBACKS = []
+    assert isinstance(session_user(SessionStore(key)), AnonymousUser)  # the old key is gone
+    assert Session.objects.filter(session_key=key).exists()  # not flushed by a socket
+    settings.SECRET_KEY = old_secret
+    for broken in ({}, {"_auth_user_id": str(facilitator.pk)}, None):
+        store = SessionStore()
+        if broken is not None:
+            store.update(broken)
+        assert isinstance(session_user(store if broken is not None else None), AnonymousUser)
