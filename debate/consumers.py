@@ -13,14 +13,12 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
-from classroom.identity import member_id_for
+from classroom.identity import member_id_for, session_user
 
 from . import events, heartbeat, protocol, selectors, services
 from .dbthreads import database_sync_to_async
@@ -646,11 +644,10 @@ assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schem
 
 def _admit(room_id: int, session: Any) -> tuple[Any, selectors.Viewer | None, bool]:
     """Who is connecting, in the socket's one database call: the user (session_user), the
-    viewer, and whether this
-    socket was counted already. A member who is online (another tab, or every member after a
-    server restart) is counted in the same call, so a reconnect storm costs one call per socket
-    here; others are counted once the socket has joined its groups (member_connected announces
-    them)."""
+    viewer, and whether this socket was counted already. A member who is online (another tab, or
+    every member after a server restart) is counted in the same call, so a reconnect storm costs
+    one call per socket here; others are counted once the socket has joined its groups
+    (member_connected announces them)."""
     user = session_user(session)
     member_id = member_id_for(session=session, room_id=room_id)
     viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
@@ -658,32 +655,6 @@ def _admit(room_id: int, session: Any) -> tuple[Any, selectors.Viewer | None, bo
         return user, viewer, False
     counted = services.member_counted_if_online(room_id=room_id, member_id=viewer.member.pk)
     return user, viewer, counted
-
-
-def session_user(session: Any) -> Any:
-    """The signed-in user of a socket's session, or AnonymousUser. Accepted as a page accepts it:
-    the session names a user and a configured backend, and its hash matches the user's current
-    password hash (or, while a secret key is being rotated, one made with a fallback key). The
-    socket never writes the session: a stale one is refused here and signed out (or moved to the
-    new key) by the next page the browser loads, which can set the cookie."""
-    if session is None:
-        return AnonymousUser()
-    try:
-        user_id = session[auth.SESSION_KEY]
-        backend_path = session[auth.BACKEND_SESSION_KEY]
-    except KeyError:
-        return AnonymousUser()
-    if backend_path not in settings.AUTHENTICATION_BACKENDS:
-        return AnonymousUser()
-    user_model = auth.get_user_model()
-    user = auth.load_backend(backend_path).get_user(user_model._meta.pk.to_python(user_id))
-    if user is None:
-        return AnonymousUser()
-    stored = session.get(auth.HASH_SESSION_KEY) or ""
-    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
-    if stored and any(constant_time_compare(stored, h) for h in hashes):
-        return user
-    return AnonymousUser()
 
 
 def _room_exists(room_id: int) -> bool:

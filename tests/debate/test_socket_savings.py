@@ -307,15 +307,15 @@ async def test_a_facilitator_socket_is_admitted_from_the_session_and_refused_onc
 
 @pytest.mark.django_db
 def test_a_sockets_user_is_read_from_the_session_without_writing_it(facilitator, settings):
-    """consumers.session_user accepts a session as a page does (current password hash, or one
-    made with a fallback secret key while keys rotate) and never writes it: a socket cannot set
-    the cookie, so moving the session to a new key (as Django's auth.get_user does for a page)
-    would sign the browser out."""
+    """classroom.identity.session_user accepts a session as a page does (current password
+    hash, or one made with a fallback secret key while keys rotate) and never writes it: a socket
+    cannot set the cookie, so moving the session to a new key (as Django's auth.get_user does for
+    a page) would sign the browser out."""
     from django.contrib.auth.models import AnonymousUser
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
 
-    from debate.consumers import session_user
+    from classroom.identity import session_user
     from tests.conftest import user_cookie
 
     key = user_cookie(facilitator).split("=", 1)[1]
