@@ -16,6 +16,7 @@ import signal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from tests.faults.support import (
     Typist,
@@ -93,8 +94,10 @@ async def test_sigkill_while_typing_loses_nothing_acknowledged(cluster):
 
         resent = sum(t.resent_duplicates + t.resent_applied for t in typists)
         assert resent == in_flight
-        # Exactly the trapped change was committed without an ack; its resend changed nothing.
-        assert sum(t.resent_duplicates for t in typists) == 1
+        # The trapped change was committed without an ack, and its resend changed nothing. The
+        # server's other database thread may have committed one more change whose ack died with
+        # the process (its COMMIT answered just before the kill): that resend is a duplicate too.
+        assert 1 <= sum(t.resent_duplicates for t in typists) <= settings.DB_THREADS
         print(
             f"acks before kill: {sum(len(t.acks) for t in typists)}; in flight at kill: "
             f"{in_flight}; resends already committed (duplicate ack): "
