@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
-from debate import services
+from debate import events, services
 from debate.models import Draft, Member, Position, Recommendation, Room
 from tests.conftest import Socket, a_cookie_for, a_user_cookie
 
@@ -232,3 +232,30 @@ async def team_sockets(teams: Teams, *names: str, facilitator: bool = True):
     finally:
         for sock in opened:
             await sock.close()
+
+
+@pytest.fixture
+def broadcasts(monkeypatch, django_capture_on_commit_callbacks):
+    """What the services hand to the channel layer after commit: a list of (group, event)."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def record(sends):
+        sent.extend((group, message["event"]) for group, message in sends)
+
+    monkeypatch.setattr(events, "broadcast", record)
+
+    class Recorder:
+        def __call__(self, fn, /, **kwargs):
+            sent.clear()
+            with django_capture_on_commit_callbacks(execute=True):
+                result = fn(**kwargs)
+            return result
+
+        @property
+        def sent(self) -> list[tuple[str, dict[str, Any]]]:
+            return list(sent)
+
+        def to(self, group: str) -> list[dict[str, Any]]:
+            return [event for g, event in sent if g == group]
+
+    return Recorder()

@@ -111,33 +111,6 @@ def save(teams: Teams, name: str, text: str, *, base_version: int = 0, slot: int
 
 
 @pytest.fixture
-def broadcasts(monkeypatch, django_capture_on_commit_callbacks):
-    """What the services hand to the channel layer after commit: a list of (group, event)."""
-    sent: list[tuple[str, dict[str, Any]]] = []
-
-    def record(sends):
-        sent.extend((group, message["event"]) for group, message in sends)
-
-    monkeypatch.setattr(events, "broadcast", record)
-
-    class Recorder:
-        def __call__(self, fn, /, **kwargs):
-            sent.clear()
-            with django_capture_on_commit_callbacks(execute=True):
-                result = fn(**kwargs)
-            return result
-
-        @property
-        def sent(self) -> list[tuple[str, dict[str, Any]]]:
-            return list(sent)
-
-        def to(self, group: str) -> list[dict[str, Any]]:
-            return [event for g, event in sent if g == group]
-
-    return Recorder()
-
-
-@pytest.fixture
 def drafts(drafting) -> dict[str, int]:
     """Ana's and Cy's first arguments, by author name."""
     return {

@@ -84,45 +84,38 @@ def test_an_edit_is_exactly_one_write_statement_and_few_reads(drafting):
     assert stored.seq == second.seq > stored.event_seq  # the room row was not written
 
 
-def sent_draft(sent: list[dict]) -> dict:
-    """The draft of the draft_updated event among group messages (the team's and the
-    facilitators' carry the same event)."""
-    (draft,) = {id(m["event"]): m["event"]["draft"] for m in sent if "draft" in m["event"]}.values()
-    return draft
+def sent_draft(broadcasts) -> dict:
+    """The draft of the draft_updated event the last call sent (the team's and the
+    facilitators' group messages carry the same event)."""
+    drafts = [event["draft"] for _group, event in broadcasts.sent if "draft" in event]
+    assert drafts and all(d == drafts[0] for d in drafts), drafts
+    return drafts[0]
 
 
 @pytest.mark.django_db
-def test_an_edit_sends_the_cards_the_draft_cites_read_with_the_draft(
-    drafting, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_an_edit_sends_the_cards_the_draft_cites_read_with_the_draft(drafting, broadcasts):
     """The cited cards come with the draft in _own_draft_edit's statement (JoinedIds): an edit
     that leaves them as they are (or does not name them) still sends them, as numbers, sorted."""
-    sent = []
-    monkeypatch.setattr(events, "broadcast", lambda sends: sent.extend(m for _g, m in sends))
     cards = sorted(drafting.room.scenario.cards.values_list("pk", flat=True))[:3]
     assert len(cards) == 3
     save(drafting, "Ana", "Cited", base_version=0, client_id="a1", citations=cards[::-1])
     for version, citations in ((1, cards), (2, None)):
-        sent.clear()
-        with (
-            django_capture_on_commit_callbacks(execute=True),
-            CaptureQueriesContext(connection) as ctx,
-        ):
-            save(
-                drafting, "Ana", f"Cited, v{version}", base_version=version,
-                client_id=f"a{version + 1}", citations=citations,
+        with CaptureQueriesContext(connection) as ctx:
+            broadcasts(
+                save, teams=drafting, name="Ana", text=f"Cited, v{version}",
+                base_version=version, client_id=f"a{version + 1}", citations=citations,
             )  # fmt: skip
         statements = [q["sql"] for q in ctx.captured_queries if not is_savepoint(q["sql"])]
         assert len(statements) == 3, statements  # no card lookup, no link-table write
-        draft = sent_draft(sent)
+        draft = sent_draft(broadcasts)
         assert draft["citations"] == cards
         assert draft["text"] == f"Cited, v{version}"
     # A draft without citations: an empty list, not a failed parse of NULL.
     save(drafting, "Ben", "Uncited", base_version=0, client_id="b1")
-    sent.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        save(drafting, "Ben", "Uncited, typed on", base_version=1, client_id="b2")
-    assert sent_draft(sent)["citations"] == []
+    broadcasts(
+        save, teams=drafting, name="Ben", text="Uncited, typed on", base_version=1, client_id="b2"
+    )
+    assert sent_draft(broadcasts)["citations"] == []
 
 
 @pytest.mark.django_db
