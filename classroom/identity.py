@@ -10,6 +10,7 @@ the class recognises them without their retyping a name.
 """
 
 from collections.abc import MutableMapping
+from itertools import chain
 from typing import Any
 
 from django.conf import settings
@@ -77,7 +78,8 @@ def session_user(session: Any) -> Any:
     if user is None:
         return AnonymousUser()
     stored = session.get(auth.HASH_SESSION_KEY) or ""
-    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    # The fallback keys' hashes are computed only when the current one does not match.
+    hashes = chain([user.get_session_auth_hash()], user.get_session_auth_fallback_hash())
     if stored and any(constant_time_compare(stored, h) for h in hashes):
         return user
     return AnonymousUser()
