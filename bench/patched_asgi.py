@@ -13,6 +13,8 @@ proposed in bench/RESULTS.md before anyone changes the application.
   Channels 4.2+ `AsyncConsumer.dispatch` awaits `aclose_old_connections()` before *every*
   handler, group events included: a sync_to_async hop onto the process's single DB thread, so each
   delivery queues behind the saves waiting there.
+- `generalsave`: the one-round-trip typing save (debate/hotpath.py) is off, so every save takes
+  services.draft_save's general path: the before of the sixth round's A/B.
 - `threads`: draft_save runs with thread_sensitive=False (the loop's default executor, 6
   threads on 2 cores) instead of the process-wide single thread, so saves of different rooms
   overlap their database round trips.
@@ -93,6 +95,11 @@ if "nonblock" in PATCHES:
 
     consumers.RoomConsumer.receive = receive
     consumers.RoomConsumer.disconnect = disconnect
+
+if "generalsave" in PATCHES:
+    from debate import hotpath
+
+    hotpath.available = lambda: False  # every typing save takes services.draft_save's own path
 
 if PATCHES:
     logger.warning("bench patches active: %s", sorted(PATCHES))

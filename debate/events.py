@@ -250,12 +250,33 @@ def emit(
         if facilitator_payload is None
         else {"type": event_type, "seq": seq, **facilitator_payload}
     )
+    _deliver_on_commit(room, event, audience, position_ids, facilitator_event)
+    return seq
+
+
+def emit_written(
+    room: Room, event_type: str, payload: dict[str, Any], *, audience: Audience, seq: int
+) -> None:
+    """Deliver, after commit, an event whose sequence number `seq` the caller's own statement
+    took and wrote on its row: the one-statement typing save (debate/hotpath.py), which numbers
+    the draft in the statement that writes it, after the room's lock. `room` needs only its id,
+    scenario id and creation time (room_position_ids)."""
+    event = {"type": event_type, "seq": seq, **payload}
+    _deliver_on_commit(room, event, audience, None, None)
+
+
+def _deliver_on_commit(
+    room: Room,
+    event: dict[str, Any],
+    audience: Audience,
+    position_ids: list[int] | None,
+    facilitator_event: dict[str, Any] | None,
+) -> None:
     needs_teams = audience.kind != "room" or facilitator_event is not None
     if needs_teams and position_ids is None:
         position_ids = room_position_ids(room)
     sends = _deliveries(room, event, audience, position_ids or [], facilitator_event)
     transaction.on_commit(lambda: broadcast(sends))
-    return seq
 
 
 # The event loop of the consumer a service is running for (set by the consumer, carried into

@@ -28,7 +28,7 @@ from classroom import selectors as classroom_selectors
 from classroom.codes import join_code_generate, join_code_normalize
 from classroom.models import ClassGroup, Student
 
-from . import events, selectors
+from . import events, hotpath, selectors
 from .errors import Conflict, Forbidden, Invalid, NotFound, WrongPhase
 from .events import Audience
 from .models import (
@@ -599,6 +599,22 @@ def draft_save(
     text = _clean_text(text, field="text", max_chars=settings.QUORUM["MAX_DRAFT_CHARS"])
     if not (_is_int(base_version) and base_version >= 0):
         raise Invalid(_("base_version must be a whole number."), field="base_version")
+    if member_id is not None:
+        # Typing in a slot written before, with PostgreSQL: one round trip when every check
+        # below would pass; otherwise (None) this path decides.
+        saved = hotpath.typing_save(
+            room_id=room_id,
+            member_id=member_id,
+            client_id=client_id,
+            text=text,
+            base_version=base_version,
+            kind=kind,
+            slot=slot,
+            position_id=position_id,
+            citations=citation_ids,
+        )
+        if saved is not None:
+            return saved
     with transaction.atomic():
         room = room_lock(room_id=room_id)
         if room.phase != Phase.DRAFTING:
