@@ -15,6 +15,9 @@ proposed in bench/RESULTS.md before anyone changes the application.
   delivery queues behind the saves waiting there.
 - `generalsave`: the one-round-trip typing save (debate/hotpath.py) is off, so every save takes
   services.draft_save's general path: the before of the sixth round's A/B.
+- `db4`: DB_THREADS 4 instead of the default 2.
+- `nocheck`: the database pool hands out connections without its check query
+  (DB_HEALTH_CHECKS=0 in the environment does the same).
 - `threads`: draft_save runs with thread_sensitive=False (the loop's default executor, 6
   threads on 2 cores) instead of the process-wide single thread, so saves of different rooms
   overlap their database round trips.
@@ -100,6 +103,17 @@ if "generalsave" in PATCHES:
     from debate import hotpath
 
     hotpath.available = lambda: False  # every typing save takes services.draft_save's own path
+
+if "db4" in PATCHES:
+    from django.conf import settings
+
+    settings.DB_THREADS = 4  # read when the executor is first made, after this import
+
+if "nocheck" in PATCHES:
+    from django.db import connections
+
+    # The pool is made on first use, after this import: no check query per checkout.
+    connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
 
 if PATCHES:
     logger.warning("bench patches active: %s", sorted(PATCHES))

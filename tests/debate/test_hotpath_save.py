@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from debate import dbthreads, events, hotpath, services
-from debate.errors import Conflict, Forbidden, Invalid, NotFound, WrongPhase
+from debate.errors import Conflict, Forbidden, Invalid, WrongPhase
 from debate.models import Draft, Member, Phase, Room
 from tests.conftest import join
 from tests.debate.conftest import _anonymous, call, db_state
@@ -128,6 +128,46 @@ def test_an_edit_is_one_statement_with_one_write_and_the_general_paths_result(
     assert after.event_seq == start.event_seq and after.seq == ben.seq
 
 
+def test_a_first_save_is_one_statement_and_the_general_paths_result(
+    written, broadcasts, monkeypatch
+):
+    """A slot's first save (base version 0, no citations) is one INSERT … SELECT after the lock;
+    Ana's goes the short way, Ben's the general way, with the same outcome."""
+    _needs_postgresql()
+    room = written.room
+    start_seq = Room.objects.get(pk=room.pk).seq
+    new_slot = {"slot": 2, "base_version": 0, "citations": []}
+    with CaptureQueriesContext(connection) as ctx:
+        ana = broadcasts(_save, **_args(written, "Ana", **new_slot))
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    assert len(statements) == 1, statements
+    sql = statements[0].upper()
+    assert "FOR UPDATE" in sql and sql.count("INSERT INTO DEBATE_DRAFT") == 1
+    assert "UPDATE DEBATE_" not in sql
+    ana_sent = broadcasts.sent
+    _general_path(monkeypatch)
+    ben = broadcasts(_save, **_args(written, "Ben", client_id="b2", **new_slot))
+    ben_sent = broadcasts.sent
+
+    assert (ana.seq, ben.seq) == (start_seq + 1, start_seq + 2)
+    assert (ana.version, ana.duplicate, ben.version, ben.duplicate) == (1, False, 1, False)
+    assert [g for g, _ in ana_sent] == [g for g, _ in ben_sent]
+    own = {"id", "author_id", "text", "last_client_id", "updated_at"}
+    ana_draft = next(e["draft"] for _, e in ana_sent if "draft" in e)
+    ben_draft = next(e["draft"] for _, e in ben_sent if "draft" in e)
+    assert {k: v for k, v in ana_draft.items() if k not in own} == {
+        k: v for k, v in ben_draft.items() if k not in own
+    }
+    fields = ("room_id", "position_id", "kind", "slot", "round", "hidden", "needs_source",
+              "picked", "version", "last_editor_id")  # fmt: skip
+    a = Draft.objects.values(*fields, "seq", "text").get(pk=ana.id)
+    b = Draft.objects.values(*fields).get(pk=ben.id)
+    assert {k: a[k] for k in fields} == b
+    assert (a["seq"], a["text"]) == (ana.seq, _args(written)["text"])
+    assert Draft.objects.get(pk=ana.id).author_id == written.members["Ana"].pk
+    assert list(Draft.objects.get(pk=ana.id).citations.all()) == []
+
+
 def test_numbers_follow_room_events_and_the_general_paths_saves(written):
     _needs_postgresql()
     room, fac = written.room, written.facilitator
@@ -168,6 +208,10 @@ def _next_round(t):
     Room.objects.filter(pk=t.room.pk).update(round=2)
 
 
+def _unplace(t):
+    Member.objects.filter(pk=t.members["Ana"].pk).update(position=None)
+
+
 def _nothing(t):
     pass
 
@@ -195,7 +239,58 @@ CASES = [
     ("unknown kind", _nothing, {"kind": "essay"}, (Invalid, "invalid")),
     ("member of another room", _nothing, {"member_id": "OTHER"}, (Forbidden, "forbidden")),
     ("unknown member", _nothing, {"member_id": 10**9}, (Forbidden, "forbidden")),
-    ("a new slot", _nothing, {"slot": 2, "base_version": 0}, "written"),
+    (
+        "a new slot citing cards",
+        _nothing,
+        {"slot": 2, "base_version": 0, "citations": "BOTH"},
+        "written",
+    ),
+    ("first save of a written slot", _nothing, {"base_version": 0}, (Conflict, "conflict")),
+    (
+        "first save, resent",
+        _nothing,
+        {"base_version": 0, "client_id": "Ana-1", "text": "Ana's first words"},
+        "duplicate",
+    ),
+    ("new slot, muted", _mute, {"slot": 2, "base_version": 0}, (Forbidden, "muted")),
+    ("new slot, removed", _remove, {"slot": 2, "base_version": 0}, (Forbidden, "forbidden")),
+    (
+        "new slot, no position",
+        _unplace,
+        {"slot": 2, "base_version": 0},
+        (WrongPhase, "wrong_phase"),
+    ),
+    (
+        "new slot, names another team",
+        _nothing,
+        {"slot": 2, "base_version": 0, "position_id": "API"},
+        (Conflict, "position_changed"),
+    ),
+    ("new slot, editing paused", _lock, {"slot": 2, "base_version": 0}, (WrongPhase, "locked")),
+    (
+        "new slot, review phase",
+        _review,
+        {"slot": 2, "base_version": 0},
+        (WrongPhase, "wrong_phase"),
+    ),
+    (
+        "new slot beyond the scenario's",
+        _nothing,
+        {"slot": 9, "base_version": 0},
+        (Invalid, "invalid"),
+    ),
+    (
+        "new slot, risk beyond the scenario's",
+        _nothing,
+        {"kind": "risk", "slot": 2, "base_version": 0},
+        (Invalid, "invalid"),
+    ),
+    (
+        "new slot, another room's member",
+        _nothing,
+        {"slot": 2, "base_version": 0, "member_id": "OTHER"},
+        (Forbidden, "forbidden"),
+    ),
     ("new citations", _nothing, {"citations": "BOTH"}, "written"),
     ("citations removed", _nothing, {"citations": []}, "written"),
     (
