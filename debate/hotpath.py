@@ -8,7 +8,8 @@ holds its database thread (and the room's lock) meanwhile (bench/RESULTS.md).
 
 Here the lock and the write go to PostgreSQL as one query of two statements (the simple query
 protocol, which psycopg's client-side-binding cursor, Django's default, uses): PostgreSQL runs
-them in one implicit transaction, so the room's row stays locked until the write commits, and the
+them in one transaction (an implicit one in autocommit, as services are called; the caller's
+inside an outer `atomic()`), so the room's row stays locked until the write commits, and the
 write, a statement of its own, takes its snapshot after the lock was granted: it sees every save
 of the room committed before, and numbers the draft after the room's latest number, as
 events.take_seq does (READ COMMITTED: a fresh snapshot per statement, docs/architecture.md).
@@ -29,9 +30,10 @@ side by side in tests/debate/test_hotpath_save.py.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from . import events, selectors
@@ -41,15 +43,28 @@ from .models import Draft, DraftKind, EvidenceCard, Member, Phase, Room, Scenari
 if TYPE_CHECKING:
     from .services import SaveResult
 
+logger = logging.getLogger(__name__)
+
 _SQL: dict[str, str] = {}
 
 
 def available() -> bool:
-    """PostgreSQL through a client-side-binding cursor (Django's default with psycopg 3): the
-    simple query protocol runs several statements in one query. Server-side binding cannot."""
-    return connection.vendor == "postgresql" and not connection.settings_dict.get(
-        "OPTIONS", {}
-    ).get("server_side_binding")
+    """PostgreSQL through psycopg 3's client-side-binding cursor (Django's default): the simple
+    query protocol runs several statements in one query, which server-side binding (or another
+    cursor factory) cannot; and READ COMMITTED, Django's default, for the write's fresh snapshot
+    after the lock (a database whose own default is stricter must not be used: docs/deploy.md)."""
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import IsolationLevel, is_psycopg3
+
+    options = connection.settings_dict.get("OPTIONS", {})
+    return (
+        is_psycopg3
+        and options.get("server_side_binding") is not True
+        and "cursor_factory" not in options
+        and options.get("isolation_level", IsolationLevel.READ_COMMITTED)
+        == IsolationLevel.READ_COMMITTED
+    )
 
 
 def _sql(which: str) -> str:
@@ -106,8 +121,15 @@ RETURNING d.id, d.position_id, d.author_id, d.kind, d.slot, d.round, d.version, 
     return _SQL[which]
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+# What the columns hold: a value past them would fail the query (PostgreSQL casts constants
+# while planning) instead of reaching the general path's refusal.
+_BIGINT_MAX = 2**63 - 1
+_INTEGER_MAX = 2**31 - 1
+_SMALLINT_MAX = 2**15 - 1
+
+
+def _whole(value: Any, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high
 
 
 def typing_save(
@@ -130,12 +152,13 @@ def typing_save(
     from .services import SaveResult
 
     if not (
-        _whole(room_id)
-        and _whole(member_id)
+        _whole(room_id, _BIGINT_MAX)
+        and _whole(member_id, _BIGINT_MAX)
         and kind in DraftKind.values
-        and _whole(slot)
+        and _whole(slot, _SMALLINT_MAX)
         and slot >= 1
-        and (position_id is None or _whole(position_id))
+        and (position_id is None or _whole(position_id, _BIGINT_MAX))
+        and base_version <= _INTEGER_MAX
         and (base_version > 0 or not citations)  # a new slot's citations: the general path
         and available()
     ):
@@ -159,7 +182,7 @@ def typing_save(
                 "cited": citations,
             },
         )
-        cursor.nextset()  # past the lock's row, to the UPDATE's
+        cursor.nextset()  # past the lock's row, to the write's
         row = cursor.fetchone()
     if row is None:
         return None
@@ -182,11 +205,17 @@ def typing_save(
         seq=seq,
     )
     room = Room(pk=room_id, scenario_id=scenario, created_at=created)
-    events.emit_written(
-        room,
-        events.DRAFT_UPDATED,
-        {"draft": selectors.draft_payload(draft, citations=list(cited))},
-        audience=Audience.team(position),
-        seq=seq,
-    )
+    try:
+        events.emit_written(
+            room,
+            events.DRAFT_UPDATED,
+            {"draft": selectors.draft_payload(draft, citations=list(cited))},
+            audience=Audience.team(position),
+            seq=seq,
+        )
+    except DatabaseError:
+        # Committed already: the save is acknowledged. What failed is the read of the room's
+        # positions (once per room and process, for the ticks); without this event, members
+        # find the gap at the next one and resync (the channel layer is a doorbell).
+        logger.warning("draft.updated %s of room %s not sent", seq, room_id, exc_info=True)
     return SaveResult(id=pk, version=version, duplicate=False, seq=seq)

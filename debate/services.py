@@ -600,8 +600,8 @@ def draft_save(
     if not (_is_int(base_version) and base_version >= 0):
         raise Invalid(_("base_version must be a whole number."), field="base_version")
     if member_id is not None:
-        # Typing in a slot written before, with PostgreSQL: one round trip when every check
-        # below would pass; otherwise (None) this path decides.
+        # Typing (an edit, or a slot's first words without citations), with PostgreSQL: one
+        # round trip when every check below would pass; otherwise (None) this path decides.
         saved = hotpath.typing_save(
             room_id=room_id,
             member_id=member_id,

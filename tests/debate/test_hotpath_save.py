@@ -1,10 +1,10 @@
 """The typing save in one round trip (debate/hotpath.py, PostgreSQL).
 
-What must hold: it does exactly what services.draft_save's general path does for a member's edit
-of a slot they have written (same row, same number, same event to the same groups), in one
-statement sent once; and for anything else (a refusal, a resend, a no-op, new citations, a new
-slot) it writes nothing, takes no number, sends nothing and hands over to the general path, whose
-answer the caller then gets. On SQLite it never applies."""
+What must hold: for a member's edit of a slot they have written, and for the first save of a slot
+without citations, it does exactly what services.draft_save's general path does (same row, same
+number, same event to the same groups), in one query; for anything else (a refusal, a resend, a
+no-op, citations to look up) it writes nothing, takes no number, sends nothing and hands over to
+the general path, whose answer the caller then gets. On SQLite it never applies."""
 
 from __future__ import annotations
 
@@ -216,8 +216,9 @@ def _nothing(t):
     pass
 
 
-# (name, change before the save, the save's arguments, what the general path answers):
-# an exception class and code, "duplicate", or "written" (a write the general path makes).
+# (name, change before the save, the save's arguments, what happens): the general path's answer
+# (an exception class and code, "duplicate", or "written", a write the general path makes), or
+# "fast" (the one-query save writes it).
 CASES = [
     ("resend", _nothing, {"client_id": "Ana-1", "text": "Ana's first words"}, "duplicate"),
     ("resend of an older change", _nothing, {"client_id": "Ana-1"}, "duplicate"),
@@ -299,6 +300,25 @@ CASES = [
         {"text": "Ana's first words", "citations": []},
         "written",
     ),
+    ("names its own team", _nothing, {"position_id": "OPEN"}, "fast"),
+    ("a risk, not the argument", _nothing, {"kind": "risk"}, (Conflict, "conflict")),
+    ("a slot not written yet", _nothing, {"slot": 3}, (Conflict, "conflict")),
+    ("a team id past bigint", _nothing, {"position_id": 2**63}, (Conflict, "position_changed")),
+    ("a slot past smallint", _nothing, {"slot": 40000, "base_version": 0}, (Invalid, "invalid")),
+    ("a member id past bigint", _nothing, {"member_id": 2**64}, (Forbidden, "forbidden")),
+    ("a version past integer", _nothing, {"base_version": 2**40}, (Conflict, "conflict")),
+    (
+        "a member of another room, with a draft there",
+        _nothing,
+        {"member_id": "OTHER_WRITER"},
+        (Forbidden, "forbidden"),
+    ),
+    (
+        "new slot, a placed member of another room",
+        _nothing,
+        {"slot": 2, "base_version": 0, "member_id": "OTHER_WRITER"},
+        (Forbidden, "forbidden"),
+    ),
 ]
 
 
@@ -307,7 +327,19 @@ def _resolve(teams, args: dict[str, Any], other_room_member: Member) -> dict[str
     positions = {"OPEN": teams.pos("open-weights").pk, "API": teams.pos("api-only").pk}
     if out.get("position_id") in positions:
         out["position_id"] = positions[out["position_id"]]
-    if out.get("member_id") == "OTHER":
+    if out.get("member_id") == "OTHER_WRITER":  # placed, with argument 1 at version 1 there
+        position = other_room_member.room.scenario.positions.first()
+        Member.objects.filter(pk=other_room_member.pk).update(position=position)
+        Draft.objects.create(
+            room=other_room_member.room,
+            author=other_room_member,
+            position=position,
+            kind="argument",
+            slot=1,
+            text="Zed's",
+            version=1,
+        )
+    if out.get("member_id") in ("OTHER", "OTHER_WRITER"):
         out["member_id"] = other_room_member.pk
     if out.get("citations") == "BOTH":
         out["citations"] = _cards(teams)
@@ -317,7 +349,7 @@ def _resolve(teams, args: dict[str, Any], other_room_member: Member) -> dict[str
 @pytest.mark.parametrize(
     ("name", "change", "overrides", "expected"), CASES, ids=[c[0] for c in CASES]
 )
-def test_anything_but_a_plain_edit_writes_nothing_and_the_general_path_answers(
+def test_each_case_is_written_by_one_path_and_refused_as_the_general_path_refuses(
     written, scenario, facilitator, broadcasts, name, change, overrides, expected
 ):
     _needs_postgresql()
@@ -328,6 +360,10 @@ def test_anything_but_a_plain_edit_writes_nothing_and_the_general_path_answers(
     if isinstance(args["citations"], list):
         args["citations"] = sorted(set(args["citations"]))  # cleaned, as draft_save passes it
     before = db_state(), Room.objects.get(pk=written.room.pk).seq
+    if expected == "fast":
+        assert broadcasts(hotpath.typing_save, **args).seq == before[1] + 1
+        assert [e["type"] for _, e in broadcasts.sent].count(events.DRAFT_UPDATED) == 2
+        return
     assert broadcasts(hotpath.typing_save, **args) is None
     assert broadcasts.sent == []
     assert (db_state(), Room.objects.get(pk=written.room.pk).seq) == before
@@ -343,6 +379,23 @@ def test_anything_but_a_plain_edit_writes_nothing_and_the_general_path_answers(
         assert result.duplicate is (expected == "duplicate")
         if expected == "written":
             assert result.seq == before[1] + 1
+
+
+def test_a_solo_learners_typing_takes_the_general_path(scenario, broadcasts):
+    """A solo learner holds every position and their events go to the whole room: not the
+    short path's (which sends to a team)."""
+    _needs_postgresql()
+    solo = services.solo_start(scenario_id=scenario.pk, display_name="Sam")
+    position = solo.member.position_id
+    args = {"room_id": solo.room.pk, "member_id": solo.member.pk, "kind": "argument", "slot": 1,
+            "position_id": position, "citations": None}  # fmt: skip
+    assert hotpath.typing_save(client_id="s1", text="First", base_version=0, **args) is None
+    _save(client_id="s1", text="First", base_version=0, **args)
+    before = db_state()
+    assert hotpath.typing_save(client_id="s2", text="Second", base_version=1, **args) is None
+    assert db_state() == before
+    broadcasts(_save, client_id="s2", text="Second", base_version=1, **args)
+    assert [g for g, _ in broadcasts.sent] == [events.group_room(solo.room.pk)]
 
 
 @pytest.mark.django_db(transaction=True)
