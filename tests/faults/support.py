@@ -267,7 +267,8 @@ class TcpProxy:
       database host that hangs); `restore()` resets them and forwards again, `heal()` forwards
       new connections but leaves those hanging (a network that recovered: packets that were
       lost stay lost).
-    - `arm_commit_trap()`: the next COMMIT a client sends goes through, and from then on nothing
+    - `arm_commit_trap()`: the next COMMIT a client sends (or one-query save, which commits as
+      it ends) goes through, and from then on nothing
       the server answers on that connection does: the transaction is committed but the client
       never learns it (until it is killed, say).
 
@@ -275,8 +276,14 @@ class TcpProxy:
     can leak the accepted socket (Server._attach asserts in _accept_connection2 and the error is
     swallowed), and a client connected to that leaked socket waits for ever."""
 
-    # PostgreSQL's simple-query message for COMMIT, as psycopg sends it.
-    COMMIT_MESSAGE = b"Q\x00\x00\x00\x0bCOMMIT\x00"
+    # What commits a change, as psycopg sends it: PostgreSQL's simple-query message for COMMIT
+    # (the general path's transactions), or the one-query typing save (debate/hotpath.py: the
+    # room's lock and the write in one simple query, which PostgreSQL commits as it ends).
+    COMMIT_MESSAGES = (
+        b"Q\x00\x00\x00\x0bCOMMIT\x00",
+        b"FOR UPDATE;\nUPDATE ",
+        b"FOR UPDATE;\nINSERT INTO ",
+    )
 
     def __init__(self, target: tuple[str, int], port: int | None = None) -> None:
         self.target = target
@@ -291,6 +298,9 @@ class TcpProxy:
         self.accepted = 0
         self.trap: threading.Event | None = None
         self.events: list[str] = []  # what happened, with times, for failure reports
+
+    def _commits(self, data: bytes) -> bool:
+        return any(message in data for message in self.COMMIT_MESSAGES)
 
     def _note(self, what: str) -> None:
         now = time.time()
@@ -381,11 +391,11 @@ class TcpProxy:
             try:
                 while data := await reader.read(65536):
                     trap = self.trap
-                    if trap is not None and not trap.is_set() and self.COMMIT_MESSAGE in data:
+                    if trap is not None and not trap.is_set() and self._commits(data):
                         held = True  # before the COMMIT leaves: its reply must not get through
                         self.trap = None
                         trap.set()
-                        self._note(f"#{number} COMMIT trapped")
+                        self._note(f"#{number} commit trapped")
                     up_writer.write(data)
                     await up_writer.drain()
             except (OSError, ConnectionError):

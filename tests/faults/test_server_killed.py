@@ -4,7 +4,8 @@ Nothing acknowledged may be lost; the change each client had in flight (committe
 resent with its client_id and base_version after the restart and lands exactly once.
 
 The kill is aimed at the worst moment: the server's database connection goes through a proxy
-that lets one COMMIT through and then swallows PostgreSQL's reply, so at the kill one change is
+that lets one commit through (a COMMIT, or the one-query typing save, debate/hotpath.py) and then
+swallows PostgreSQL's reply, so at the kill one change is
 committed but was never acknowledged (its resend must be acknowledged as a duplicate), and the
 other members' changes are in flight and not committed (their resends must be applied).
 """
@@ -60,7 +61,7 @@ async def test_sigkill_while_typing_loses_nothing_acknowledged(cluster):
         tasks = [asyncio.create_task(t.type_until(stop, interval=0.01)) for t in typists]
         await asyncio.sleep(TYPING_SECONDS)
         trap = proxy.arm_commit_trap()
-        assert await asyncio.to_thread(trap.wait, 5), "no COMMIT while members were typing"
+        assert await asyncio.to_thread(trap.wait, 5), "nothing committed while members were typing"
         await asyncio.sleep(0.1)  # the others' changes pile up behind the stuck one
         await asyncio.to_thread(server.kill, signal.SIGKILL)
         done, not_done = await asyncio.wait(tasks, timeout=5)
