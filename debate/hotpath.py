@@ -34,6 +34,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connection
+from django.db.backends.postgresql.psycopg_any import IsolationLevel, is_psycopg3
 from django.utils import timezone
 
 from . import events, selectors
@@ -55,8 +56,6 @@ def available() -> bool:
     after the lock (a database whose own default is stricter must not be used: docs/deploy.md)."""
     if connection.vendor != "postgresql":
         return False
-    from django.db.backends.postgresql.psycopg_any import IsolationLevel, is_psycopg3
-
     options = connection.settings_dict.get("OPTIONS", {})
     return (
         is_psycopg3

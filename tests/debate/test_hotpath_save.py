@@ -67,6 +67,21 @@ def _general_path(monkeypatch) -> None:
     monkeypatch.setattr(hotpath, "available", lambda: False)
 
 
+def _same_event_but_own(short: list, general: list) -> dict[str, Any]:
+    """The two saves' broadcasts go to the same groups, as the same kinds of message in the same
+    order, and their drafts differ only in what is each author's (ids, text, client id, time).
+    Returns the short path's draft."""
+    assert [g for g, _ in short] == [g for g, _ in general]
+    assert [e["type"] for _, e in short] == [e["type"] for _, e in general]
+    own = {"id", "author_id", "text", "last_client_id", "updated_at"}
+    short_draft = next(e["draft"] for _, e in short if "draft" in e)
+    general_draft = next(e["draft"] for _, e in general if "draft" in e)
+    assert {k: v for k, v in short_draft.items() if k not in own} == {
+        k: v for k, v in general_draft.items() if k not in own
+    }
+    return short_draft
+
+
 def test_on_sqlite_it_never_applies_and_the_general_path_saves(written):
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite case")
@@ -104,15 +119,7 @@ def test_an_edit_is_one_statement_with_one_write_and_the_general_paths_result(
 
     assert (ana.seq, ben.seq) == (start_seq + 1, start_seq + 2)
     assert (ana.version, ana.duplicate, ben.version, ben.duplicate) == (2, False, 2, False)
-    # The same groups, the same kinds of message, in the same order.
-    assert [g for g, _ in ana_sent] == [g for g, _ in ben_sent]
-    assert [e["type"] for _, e in ana_sent] == [e["type"] for _, e in ben_sent]
-    own = {"id", "author_id", "text", "last_client_id", "updated_at"}
-    ana_draft = next(e["draft"] for _, e in ana_sent if "draft" in e)
-    ben_draft = next(e["draft"] for _, e in ben_sent if "draft" in e)
-    assert {k: v for k, v in ana_draft.items() if k not in own} == {
-        k: v for k, v in ben_draft.items() if k not in own
-    }
+    ana_draft = _same_event_but_own(ana_sent, ben_sent)
     assert ana_draft["citations"] == cited
     assert (ana_draft["text"], ana_draft["last_client_id"]) == (_args(written)["text"], "a2")
     # The rows: text, version, number, client id and time written; the room's row untouched.
@@ -151,13 +158,7 @@ def test_a_first_save_is_one_statement_and_the_general_paths_result(
 
     assert (ana.seq, ben.seq) == (start_seq + 1, start_seq + 2)
     assert (ana.version, ana.duplicate, ben.version, ben.duplicate) == (1, False, 1, False)
-    assert [g for g, _ in ana_sent] == [g for g, _ in ben_sent]
-    own = {"id", "author_id", "text", "last_client_id", "updated_at"}
-    ana_draft = next(e["draft"] for _, e in ana_sent if "draft" in e)
-    ben_draft = next(e["draft"] for _, e in ben_sent if "draft" in e)
-    assert {k: v for k, v in ana_draft.items() if k not in own} == {
-        k: v for k, v in ben_draft.items() if k not in own
-    }
+    _same_event_but_own(ana_sent, ben_sent)
     fields = ("room_id", "position_id", "kind", "slot", "round", "hidden", "needs_source",
               "picked", "version", "last_editor_id")  # fmt: skip
     a = Draft.objects.values(*fields, "seq", "text").get(pk=ana.id)
