@@ -627,7 +627,8 @@ class Client:
                 if seq is not None and kind not in ("ack",):
                     # A tick may stand for a run of numbers (docs/protocol.md, "tick"): each
                     # counts as a delivery, for the lost/duplicate accounting too.
-                    first = msg.get("from") if kind == "tick" else None
+                    # An event may carry the run just before it as `ticks_from`.
+                    first = msg.get("from") if kind == "tick" else msg.get("ticks_from")
                     numbers = range(first, seq + 1) if isinstance(first, int) else (seq,)
                     for number in numbers:
                         self.seqs[number] += 1

@@ -18,6 +18,9 @@ proposed in bench/RESULTS.md before anyone changes the application.
 - `db4`: DB_THREADS 4 instead of the default 2.
 - `nocheck`: the database pool hands out connections without its check query
   (DB_HEALTH_CHECKS=0 in the environment does the same).
+- `nosink`: the channel layer queues every group message for its consumer, as channels_redis
+  does (no tick taken by an idle socket's run directly): the before of the seventh round.
+- `nocarry`: a run of ticks always leaves in its own frame, never inside the event after it.
 - `threads`: draft_save runs with thread_sensitive=False (the loop's default executor, 6
   threads on 2 cores) instead of the process-wide single thread, so saves of different rooms
   overlap their database round trips.
@@ -114,6 +117,14 @@ if "nocheck" in PATCHES:
 
     # The pool is made on first use, after this import: no check query per checkout.
     connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
+
+if "nosink" in PATCHES:
+    from config import channel_layers
+
+    channel_layers.ResilientLoopLayer.set_sink = lambda self, channel, sink: None
+
+if "nocarry" in PATCHES:
+    consumers.RoomConsumer._run_ending_at = lambda self, seq: None
 
 if PATCHES:
     logger.warning("bench patches active: %s", sorted(PATCHES))

@@ -6,14 +6,28 @@ Here a failed subscription is recorded on redis-py's PubSub object instead, exac
 succeeded: when the connection comes back, redis-py re-subscribes every recorded channel
 (PubSub.on_connect), and events flow again. Until then the socket saves and is acknowledged; clients
 catch up from the database when they see a gap in sequence numbers.
+
+It also lets a consumer take a group message on the spot instead of through its queue (a "sink",
+`ResilientLoopLayer.set_sink`): the room socket takes the ticks of other teams' events that way
+(debate/consumers.py, `RoomConsumer._take_tick`), so a tick costs a function call per local socket
+instead of waking every recipient's consumer task. A message goes to the sink only while the
+channel's queue is empty and its consumer is not handling a message it received, so it never
+overtakes one that arrived before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, _wrap_close
+from channels_redis.pubsub import (
+    RedisPubSubChannelLayer,
+    RedisPubSubLoopLayer,
+    RedisSingleShardConnection,
+    _wrap_close,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,7 +45,66 @@ def _remember_subscription(shard, name: str) -> None:
     shard._subscribed_to.add(name)
 
 
+Sink = Callable[[dict[str, Any]], bool]
+
+
+class DirectDeliveryShard(RedisSingleShardConnection):
+    def _receive_message(self, message):
+        """channels_redis puts a group message on the queue of each local channel in the group,
+        and each consumer decodes its own copy. Here the message is decoded once, and offered
+        first to the sinks of channels that are idle (nothing queued, nothing being handled); a
+        sink that declines it, and every other channel, gets it on the queue as before."""
+        layer = self.channel_layer
+        if message is None or not layer.sinks:
+            return super()._receive_message(message)
+        name = message["channel"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        members = layer.groups.get(name) if name not in layer.channels else None
+        if not members:
+            return super()._receive_message(message)
+        data = message["data"]
+        decoded = None
+        for channel_name in members:
+            queue = layer.channels.get(channel_name)
+            if queue is None:
+                continue
+            sink = layer.sinks.get(channel_name)
+            if sink is not None and queue.empty() and channel_name not in layer.busy:
+                if decoded is None:
+                    decoded = layer.channel_layer.deserialize(data)
+                if sink(decoded):
+                    continue
+            queue.put_nowait(data)
+
+
 class ResilientLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._shards = [DirectDeliveryShard(shard.host, self) for shard in self._shards]
+        # channel -> the consumer's sink; the channels whose consumer has taken a message from
+        # receive() and not yet asked for the next one (it is handling that message).
+        self.sinks: dict[str, Sink] = {}
+        self.busy: set[str] = set()
+
+    def set_sink(self, channel: str, sink: Sink) -> None:
+        """Offer this channel's group messages to `sink` first, while the channel is idle. The
+        sink runs in the layer's receive loop: it must not block or await, and returns whether
+        it took the message (False: the message is queued as usual)."""
+        self.sinks[channel] = sink
+
+    def drop_sink(self, channel: str) -> None:
+        self.sinks.pop(channel, None)
+        self.busy.discard(channel)
+
+    async def receive(self, channel):
+        # Channels' consumers ask for the next message only once the last one is handled, so
+        # from a receive() returning to the next receive() call the channel is busy.
+        self.busy.discard(channel)
+        message = await super().receive(channel)
+        self.busy.add(channel)
+        return message
+
     async def _subscribe_to_channel(self, channel):
         self.channels[channel] = asyncio.Queue()
         shard = self._get_shard(channel)

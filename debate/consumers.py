@@ -115,6 +115,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             groups = events.groups_for_facilitator(self.room_id)
         for group in groups:
             await self._join(group)
+        set_sink = getattr(self.channel_layer, "set_sink", None)  # config/channel_layers.py
+        if set_sink is not None and self.tick_run_seconds > 0:
+            set_sink(self.channel_name, self._take_tick)
         if self.member_id is not None and not counted:
             # Not online yet: counted under the room lock and announced (member.presence), now
             # that this socket hears its groups.
@@ -123,6 +126,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        drop_sink = getattr(self.channel_layer, "drop_sink", None)
+        if drop_sink is not None:
+            drop_sink(self.channel_name)
         await self._stop_worker()
         if self.tick_timer is not None:
             self.tick_timer.cancel()
@@ -511,20 +517,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _forward(self, message: dict[str, Any]) -> None:
         event = message["event"]
         seq = event.get("seq")
+        ticks_from = None
         if isinstance(seq, int):
             heartbeat.seen(self.room_id, seq)
             if event["type"] == events.TICK and self.tick_run_seconds > 0:
                 await self._queue_tick(seq)
                 return
-        await self._send_ticks()
+            ticks_from = self._run_ending_at(seq - 1)
+        if ticks_from is None:
+            await self._send_ticks()
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
             await self._follow_team(event["position_id"])
         text = message.get("text")  # encoded once per event by events.broadcast
-        if isinstance(text, str):
-            await self.send(text_data=text)
-        else:
-            await self.send_json(event)
+        if not isinstance(text, str):
+            text = json.dumps(event, separators=(",", ":"))
+        if ticks_from is not None:
+            # The run just before this event rides in its frame (docs/protocol.md, "tick").
+            text = f'{{"ticks_from":{ticks_from},{text[1:]}'
+        await self.send(text_data=text)
         if event["type"] == events.MEMBER_REMOVED and event["member_id"] == self.member_id:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
 
@@ -544,6 +555,47 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.tick_timer = asyncio.get_running_loop().call_later(
             self.tick_run_seconds, self._tick_timer_fired
         )
+
+    def _take_tick(self, message: dict[str, Any]) -> bool:
+        """The channel layer's sink (config/channel_layers.py): a tick that reaches this socket
+        while it is idle joins the run here, without waking the consumer's task; at 25 members
+        a room's busy minute is mostly ticks. Declines (the message then goes through the
+        queue and _forward) anything but a tick that starts a run or continues the one
+        waiting, and everything while events are held back for an ack."""
+        event = message.get("event")
+        if (
+            message.get("type") != events.GROUP_MESSAGE_TYPE
+            or self.held is not None
+            or not isinstance(event, dict)
+            or event.get("type") != events.TICK
+        ):
+            return False
+        seq = event.get("seq")
+        if not isinstance(seq, int):
+            return False
+        if self.tick_last is None:
+            self.tick_first = self.tick_last = seq
+            self.tick_timer = asyncio.get_running_loop().call_later(
+                self.tick_run_seconds, self._tick_timer_fired
+            )
+        elif seq == self.tick_last + 1:
+            self.tick_last = seq
+        else:
+            return False
+        heartbeat.seen(self.room_id, seq)
+        return True
+
+    def _run_ending_at(self, seq: int) -> int | None:
+        """If the run of ticks waiting ends at `seq`, take it off the socket and return its
+        first number: the event numbered seq + 1 carries it as `ticks_from`, one frame for both."""
+        if self.tick_last != seq or self.tick_first is None:
+            return None
+        first = self.tick_first
+        self.tick_first = self.tick_last = None
+        if self.tick_timer is not None:
+            self.tick_timer.cancel()
+            self.tick_timer = None
+        return first
 
     def _tick_timer_fired(self) -> None:
         self.tick_timer = None

@@ -88,8 +88,9 @@ def user_cookie(user) -> str:
 class Socket:
     """A WebsocketCommunicator on the real ASGI app, with helpers to read JSON events.
 
-    `recv` reads a run of ticks sent as one frame (`{"type": "tick", "seq": 9, "from": 7}`,
-    docs/protocol.md "tick") as the ticks it stands for, one per call, as the browser does
+    `recv` reads a run of ticks sent as one frame (`{"type": "tick", "seq": 9, "from": 7}`, or
+    `"ticks_from": 7` on the event numbered 10; docs/protocol.md "tick") as the ticks it stands
+    for, one per call, then the event, as the browser does
     (room.js, handleTickRun): tests check which numbers a socket received, however the server
     grouped them. `recv_frame` reads the frame itself."""
 
@@ -124,6 +125,13 @@ class Socket:
             first, last = message["from"], message["seq"]
             assert first < last, message
             self.unread.extend({"type": "tick", "seq": seq} for seq in range(first + 1, last + 1))
+            return {"type": "tick", "seq": first}
+        if "ticks_from" in message:  # the run just before this event, in its frame
+            first = message.pop("ticks_from")
+            assert first < message["seq"], message
+            ticks = range(first + 1, message["seq"])
+            self.unread.extend({"type": "tick", "seq": seq} for seq in ticks)
+            self.unread.append(message)
             return {"type": "tick", "seq": first}
         return message
 

@@ -83,6 +83,10 @@ const socket = new RoomSocket({
 const research = createResearch({ socket, config, announce: (text) => announce(text) });
 
 function handleMessage(message) {
+  if (typeof message.ticks_from === "number" && typeof message.seq === "number") {
+    // The run of ticks just before this event, sent in its frame (protocol §6, "tick").
+    handleTickRun({ from: message.ticks_from, seq: message.seq - 1 });
+  }
   switch (message.type) {
     case "snapshot":
       applySnapshot(message);

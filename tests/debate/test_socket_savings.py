@@ -5,6 +5,8 @@ are written together. These tests read frames as they are sent (Socket.recv_fram
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from datetime import timedelta
 
 import pytest
@@ -61,31 +63,37 @@ async def test_other_teams_drafts_reach_a_member_as_one_run_of_ticks(drafting, d
 
 
 @socket_test
-async def test_a_waiting_run_leaves_before_the_next_content_and_the_next_reply(
+async def test_a_waiting_run_rides_in_the_next_event_and_leaves_before_the_next_reply(
     drafting, default_tick_runs
 ):
-    """A run is never overtaken: Cy's own team's draft, and the pong to his ping, come after the
-    ticks that were waiting, and at once (not at the end of the 200 ms)."""
+    """A run is never overtaken: Cy's own team's draft, numbered just after the run, carries it
+    (`ticks_from`, one frame for both), at once (not at the end of the 200 ms); the pong to his
+    ping comes after the run that was waiting."""
     async with team_sockets(drafting, "Cy", facilitator=False) as s:
         start = await room_seq(drafting.room.pk)
         await call(member_draft, drafting, "Ana", "ana-1")
-        await asyncio.sleep(0.05)  # the tick has reached Cy's socket, which holds it
+        await call(member_draft, drafting, "Dee", "dee-1")
+        await asyncio.sleep(0.05)  # the ticks have reached Cy's socket, which holds them
         await call(member_draft, drafting, "Cy", "cy-1")
         loop = asyncio.get_running_loop()
         began = loop.time()
-        first = await s["Cy"].recv_frame()
-        second = await s["Cy"].recv_frame()
-        assert first == {"type": "tick", "seq": start + 1}
-        assert (second["type"], second["seq"]) == ("draft.updated", start + 2)
+        frame = await s["Cy"].recv_frame()
         assert loop.time() - began < 0.15  # the content sent the run; no timer was waited for
+        assert (frame["type"], frame["seq"], frame["ticks_from"]) == (
+            "draft.updated",
+            start + 3,
+            start + 1,
+        )
+        assert frame["draft"]["text"] == "cy-1"
+        assert await s["Cy"].nothing_more()
 
         await call(member_draft, drafting, "Ana", "ana-2", slot=2)
         await asyncio.sleep(0.05)
         await s["Cy"].send({"type": "ping"})
         tick = await s["Cy"].recv_frame()
         pong = await s["Cy"].recv_frame()
-    assert tick == {"type": "tick", "seq": start + 3}
-    assert pong["type"] == "pong" and pong["seq"] == start + 3
+    assert tick == {"type": "tick", "seq": start + 4}
+    assert pong["type"] == "pong" and pong["seq"] == start + 4
 
 
 @socket_test
@@ -105,6 +113,177 @@ async def test_a_run_is_cut_where_a_number_is_missing(drafting, default_tick_run
             )
         frames = [await s["Cy"].recv_frame(), await s["Cy"].recv_frame()]
     assert frames == [{"type": "tick", "seq": 501, "from": 500}, {"type": "tick", "seq": 503}]
+
+
+async def _room_messages(room_id: int, *seqs_and_types: tuple[int, str]) -> None:
+    """Send group messages to the whole room, as events.broadcast would (numbers made up)."""
+    from channels.layers import get_channel_layer
+
+    from debate import events
+
+    layer = get_channel_layer()
+    for seq, kind in seqs_and_types:
+        event = {"type": kind, "seq": seq}
+        if kind == events.PHASE_CHANGED:
+            event["phase"] = "drafting"
+        await layer.group_send(
+            events.group_room(room_id), {"type": events.GROUP_MESSAGE_TYPE, "event": event}
+        )
+
+
+@socket_test
+async def test_only_the_run_ending_just_before_an_event_rides_in_it(drafting, default_tick_runs):
+    """An event carries the run waiting only when the run ends at the number before it; a run that
+    does not (a number is missing between them) leaves first, in its own frame."""
+    async with team_sockets(drafting, "Cy", facilitator=False) as s:
+        await _room_messages(
+            drafting.room.pk,
+            (500, "tick"),
+            (501, "tick"),
+            (502, "phase.changed"),
+            (503, "tick"),
+            (505, "phase.changed"),
+        )
+        frames = [await s["Cy"].recv_frame() for _ in range(3)]
+        assert await s["Cy"].nothing_more()
+    assert frames == [
+        {"ticks_from": 500, "type": "phase.changed", "seq": 502, "phase": "drafting"},
+        {"type": "tick", "seq": 503},
+        {"type": "phase.changed", "seq": 505, "phase": "drafting"},
+    ]
+
+
+@socket_test
+async def test_every_socket_gets_every_number_once_and_in_order_under_concurrent_saves(drafting):
+    """Four members of three teams save over their sockets at once, as fast as they may; each
+    socket, the facilitator's too, then holds every number of the room from its start to its end
+    exactly once, however ticks were run together, carried by events or (on Redis) taken by the
+    channel layer's sink while a socket was idle. Numbers may arrive out of order (two saves'
+    broadcasts can leave in the other order than their commits; the browser buffers, protocol
+    §7), but every socket has them in the same order: the order the channel layer handed them
+    out, which no socket changed by holding a tick back or letting one overtake."""
+    names = ("Ana", "Ben", "Cy", "Dee")
+    saves = 8
+    async with team_sockets(drafting, *names) as s:
+        start = await room_seq(drafting.room.pk)
+        positions = {name: drafting.members[name].position_id for name in names}
+
+        async def type_fast(name: str) -> None:
+            sock = s[name]
+            for n in range(saves):
+                await sock.send(
+                    {
+                        "type": "draft.save",
+                        "client_id": f"{name}-{n}",
+                        "kind": "argument",
+                        "slot": 1 + n % 3,
+                        "position_id": positions[name],
+                        "base_version": n // 3,
+                        "citations": [],
+                        "text": f"{name} writes line {n}",
+                    }
+                )
+                await asyncio.sleep(0.005 * (1 + names.index(name)))
+
+        await asyncio.gather(*(type_fast(name) for name in names))
+
+        async def frames_of(sock: Socket) -> list[dict]:
+            frames = []
+            while not await sock.comm.receive_nothing(timeout=0.5):
+                frames.append(json.loads(await sock.comm.receive_from()))
+            return frames
+
+        received = dict(
+            zip(s, await asyncio.gather(*(frames_of(sock) for sock in s.values())), strict=True)
+        )
+        end = await room_seq(drafting.room.pk)
+    assert end == start + saves * len(names)
+    orders: dict[str, list[int]] = {}
+    for name, frames in received.items():
+        acks = [f for f in frames if f["type"] == "ack"]
+        assert len(acks) == (saves if name in names else 0), (name, acks)
+        numbers: list[int] = []
+        for frame in frames:
+            if frame["type"] == "ack":
+                continue
+            first = frame.get("from") if frame["type"] == "tick" else frame.get("ticks_from")
+            numbers.extend(range(first if first is not None else frame["seq"], frame["seq"] + 1))
+        assert sorted(numbers) == list(range(start + 1, end + 1)), (name, frames)
+        orders[name] = numbers
+    for a, b in itertools.combinations(orders, 2):
+        common = set(orders[a]) & set(orders[b])
+        assert [n for n in orders[a] if n in common] == [n for n in orders[b] if n in common], (
+            a,
+            b,
+            received[a],
+            received[b],
+        )
+
+
+@socket_test
+async def test_ticks_reach_an_idle_socket_without_waking_its_consumer(
+    drafting, default_tick_runs, monkeypatch
+):
+    """With Redis, the channel layer hands a tick to an idle socket's run directly
+    (config/channel_layers.py, RoomConsumer._take_tick): Cy's consumer forwards none of Ana's
+    three ticks, and still sends them as one run; Ana's and the facilitator's sockets forward
+    her drafts as before."""
+    from channels.layers import get_channel_layer
+
+    from debate import consumers, events
+
+    if getattr(get_channel_layer(), "set_sink", None) is None:
+        pytest.skip("the in-memory channel layer has no sinks; every message is queued")
+    forwarded: list[tuple[str, int]] = []
+    original = consumers.RoomConsumer.room_event
+
+    async def counting(self, message):
+        forwarded.append((message["event"]["type"], message["event"]["seq"]))
+        await original(self, message)
+
+    monkeypatch.setattr(consumers.RoomConsumer, "room_event", counting)
+    async with team_sockets(drafting, "Ana", "Cy") as s:
+        start = await room_seq(drafting.room.pk)
+        for slot in (1, 2, 3):
+            await call(member_draft, drafting, "Ana", f"ana-{slot}", slot=slot)
+            await asyncio.sleep(0.02)  # Cy's socket is idle again before the next one
+        assert await s["Cy"].recv_frame() == {"type": "tick", "seq": start + 3, "from": start + 1}
+        await drain_all(s["Ana"], s["fac"], expect=3)
+    assert [kind for kind, _seq in forwarded].count(events.TICK) == 0
+    assert forwarded.count((events.DRAFT_UPDATED, start + 1)) == 2  # Ana's and the facilitator's
+
+
+@socket_test
+async def test_a_tick_waits_its_turn_behind_the_event_a_socket_is_forwarding(
+    drafting, default_tick_runs, monkeypatch
+):
+    """While Cy's consumer is still forwarding event 600 (held here until released), tick 601
+    reaches his socket: it is queued behind the event, not taken by the sink into a run that
+    could leave first; and a tick that finds the socket idle again is taken (on Redis)."""
+    from debate import consumers
+
+    release = asyncio.Event()
+    original = consumers.RoomConsumer.room_event
+
+    async def slow_on_600(self, message):
+        if message["event"]["seq"] == 600:
+            await release.wait()
+        await original(self, message)
+
+    monkeypatch.setattr(consumers.RoomConsumer, "room_event", slow_on_600)
+    async with team_sockets(drafting, "Cy", facilitator=False) as s:
+        await _room_messages(drafting.room.pk, (600, "phase.changed"), (601, "tick"))
+        assert await s["Cy"].nothing_more(0.3)  # 600 is stuck, and 601 waits behind it
+        release.set()
+        frames = [await s["Cy"].recv_frame() for _ in range(2)]
+        await _room_messages(drafting.room.pk, (602, "tick"), (603, "tick"))
+        frames.append(await s["Cy"].recv_frame())
+        assert await s["Cy"].nothing_more()
+    assert frames == [
+        {"type": "phase.changed", "seq": 600, "phase": "drafting"},
+        {"type": "tick", "seq": 601},
+        {"type": "tick", "seq": 603, "from": 602},
+    ]
 
 
 @socket_test

@@ -555,8 +555,8 @@ class RoomClient:
         await self.ws.send(json.dumps(message))
 
     async def recv(self, timeout: float = 3) -> dict[str, Any]:
-        """The next message; a run of ticks in one frame (docs/protocol.md, "Runs of ticks") is
-        read as its ticks, one per call, as the browser reads it."""
+        """The next message; a run of ticks in one frame (docs/protocol.md, "Runs of ticks"),
+        alone or before an event, is read as its ticks, one per call, as the browser reads it."""
         if self.unread:
             return self.unread.pop(0)
         assert self.ws is not None
@@ -565,6 +565,12 @@ class RoomClient:
             ticks = [{"type": "tick", "seq": n} for n in range(message["from"], message["seq"] + 1)]
             self.received.extend(ticks)
             message, self.unread = ticks[0], ticks[1:]
+            return message
+        if "ticks_from" in message:  # the run just before this event, in its frame
+            first = message.pop("ticks_from")
+            ticks = [{"type": "tick", "seq": n} for n in range(first, message["seq"])]
+            self.received.extend([*ticks, message])
+            message, self.unread = ticks[0], [*ticks[1:], message]
             return message
         self.received.append(message)
         return message
