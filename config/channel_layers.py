@@ -65,16 +65,23 @@ class DirectDeliveryShard(RedisSingleShardConnection):
             return super()._receive_message(message)
         data = message["data"]
         decoded = None
-        for channel_name in members:
+        for channel_name in list(members):
             queue = layer.channels.get(channel_name)
             if queue is None:
                 continue
             sink = layer.sinks.get(channel_name)
             if sink is not None and queue.empty() and channel_name not in layer.busy:
-                if decoded is None:
-                    decoded = layer.channel_layer.deserialize(data)
-                if sink(decoded):
-                    continue
+                try:
+                    if decoded is None:
+                        decoded = layer.channel_layer.deserialize(data)
+                    if sink(decoded):
+                        continue
+                except Exception:
+                    # This loop serves every socket of the process: a message that does not
+                    # decode, or a sink that fails, must not cost the others their delivery. The
+                    # socket gets it queued, as without a sink (and decodes it, or fails, there).
+                    logger.exception("channel layer sink failed for %s", channel_name)
+                    layer.sinks.pop(channel_name, None)
             queue.put_nowait(data)
 
 
@@ -99,11 +106,22 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
 
     async def receive(self, channel):
         # Channels' consumers ask for the next message only once the last one is handled, so
-        # from a receive() returning to the next receive() call the channel is busy.
+        # from a receive() returning to the next receive() call the channel is busy. A consumer
+        # that stops, with or without its disconnect handler, cancels the receive() it is
+        # waiting on: the sink goes with it (the parent forgets the channel's queue there too).
         self.busy.discard(channel)
-        message = await super().receive(channel)
+        try:
+            message = await super().receive(channel)
+        except asyncio.CancelledError:
+            self.drop_sink(channel)
+            raise
         self.busy.add(channel)
         return message
+
+    async def flush(self):
+        self.sinks.clear()
+        self.busy.clear()
+        await super().flush()
 
     async def _subscribe_to_channel(self, channel):
         self.channels[channel] = asyncio.Queue()

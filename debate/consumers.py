@@ -116,7 +116,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for group in groups:
             await self._join(group)
         set_sink = getattr(self.channel_layer, "set_sink", None)  # config/channel_layers.py
-        if set_sink is not None and self.tick_run_seconds > 0:
+        if set_sink is not None and self.member_id is not None and self.tick_run_seconds > 0:
             set_sink(self.channel_name, self._take_tick)
         if self.member_id is not None and not counted:
             # Not online yet: counted under the room lock and announced (member.presence), now
@@ -147,6 +147,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     )
                 except DatabaseError:
                     logger.warning("could not record disconnect of member %s", self.member_id)
+            if drop_sink is not None:
+                drop_sink(self.channel_name)  # a message that came meanwhile marked it busy again
 
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
@@ -517,18 +519,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _forward(self, message: dict[str, Any]) -> None:
         event = message["event"]
         seq = event.get("seq")
-        ticks_from = None
         if isinstance(seq, int):
             heartbeat.seen(self.room_id, seq)
             if event["type"] == events.TICK and self.tick_run_seconds > 0:
                 await self._queue_tick(seq)
                 return
-            ticks_from = self._run_ending_at(seq - 1)
-        if ticks_from is None:
-            await self._send_ticks()
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
+            # It sends nothing; whatever the worker sends meanwhile sends the waiting run first.
             await self._follow_team(event["position_id"])
+        # From here to the send nothing awaits, so the run taken off cannot be overtaken.
+        ticks_from = self._run_ending_at(seq - 1) if isinstance(seq, int) else None
+        if ticks_from is None:
+            await self._send_ticks()
         text = message.get("text")  # encoded once per event by events.broadcast
         if not isinstance(text, str):
             text = json.dumps(event, separators=(",", ":"))
@@ -562,6 +565,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         a room's busy minute is mostly ticks. Declines (the message then goes through the
         queue and _forward) anything but a tick that starts a run or continues the one
         waiting, and everything while events are held back for an ack."""
+        if not isinstance(message, dict):
+            return False
         event = message.get("event")
         if (
             message.get("type") != events.GROUP_MESSAGE_TYPE

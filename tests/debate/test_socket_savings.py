@@ -251,6 +251,42 @@ async def test_ticks_reach_an_idle_socket_without_waking_its_consumer(
         await drain_all(s["Ana"], s["fac"], expect=3)
     assert [kind for kind, _seq in forwarded].count(events.TICK) == 0
     assert forwarded.count((events.DRAFT_UPDATED, start + 1)) == 2  # Ana's and the facilitator's
+    # Closed sockets leave no sink (nor busy mark) in the process's layer: the facilitator's
+    # socket never had one (facilitators get no ticks).
+    loop_layer = get_channel_layer()._get_layer()
+    assert loop_layer.sinks == {} and loop_layer.busy == set()
+
+
+@socket_test
+async def test_a_member_moved_to_another_team_carries_the_run_and_follows_the_team(
+    drafting, default_tick_runs
+):
+    """Cy's socket holds ticks 700 and 701 when his own member.moved (702) arrives: the event
+    carries the run, and his socket then hears his new team (open weights) and not his old."""
+    from debate import events
+
+    cy, ana = drafting.members["Cy"], drafting.members["Ana"]
+    async with team_sockets(drafting, "Cy", facilitator=False) as s:
+        await _room_messages(drafting.room.pk, (700, "tick"), (701, "tick"))
+        await asyncio.sleep(0.05)
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        moved = {"type": events.MEMBER_MOVED, "seq": 702, "member_id": cy.pk}
+        moved["position_id"] = ana.position_id
+        await layer.group_send(
+            events.group_room(drafting.room.pk), {"type": events.GROUP_MESSAGE_TYPE, "event": moved}
+        )
+        frame = await s["Cy"].recv_frame()
+        for position_id, seq in ((cy.position_id, 703), (ana.position_id, 704)):
+            await layer.group_send(
+                events.group_team(drafting.room.pk, position_id),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": "tick", "seq": seq}},
+            )
+        heard = await s["Cy"].recv_frame()
+        assert await s["Cy"].nothing_more()
+    assert frame == {"ticks_from": 700, **moved}
+    assert heard == {"type": "tick", "seq": 704}
 
 
 @socket_test

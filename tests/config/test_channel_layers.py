@@ -1,0 +1,131 @@
+"""config.channel_layers: which group messages a socket's sink is offered, and that everything
+else reaches the socket's queue as channels_redis would deliver it. These drive the layer's own
+routing (`DirectDeliveryShard._receive_message`, the call its Redis receive loop makes for each
+published message) without a Redis server: routing does no I/O. The sockets' side, over a real
+Redis, is in tests/debate/test_socket_savings.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from config.channel_layers import ResilientLoopLayer, ResilientRedisPubSubChannelLayer
+
+GROUP = "quorum__group__room.1.team.2"
+
+
+class Sink:
+    """Takes ticks, declines anything else; records what it was offered."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.offered: list[Any] = []
+        self.fail = fail
+
+    def __call__(self, message: Any) -> bool:
+        self.offered.append(message)
+        if self.fail:
+            raise RuntimeError("a sink that breaks")
+        return message["event"]["type"] == "tick"
+
+
+@pytest.fixture
+def layer() -> ResilientLoopLayer:
+    outer = ResilientRedisPubSubChannelLayer(hosts=["redis://127.0.0.1:6379/0"])
+    loop_layer = ResilientLoopLayer(hosts=["redis://127.0.0.1:6379/0"], channel_layer=outer)
+    for channel in ("a", "b"):
+        loop_layer.channels[channel] = asyncio.Queue()
+    loop_layer.groups[GROUP] = {"a", "b"}
+    return loop_layer
+
+
+def message(kind: str, seq: int) -> dict[str, Any]:
+    return {"type": "room.event", "event": {"type": kind, "seq": seq}}
+
+
+def publish(layer: ResilientLoopLayer, payload: Any, *, raw: bytes | None = None) -> None:
+    data = raw if raw is not None else layer.channel_layer.serialize(payload)
+    layer._shards[0]._receive_message({"channel": GROUP.encode(), "data": data})
+
+
+def queued(layer: ResilientLoopLayer, channel: str) -> list[Any]:
+    queue = layer.channels[channel]
+    items = []
+    while not queue.empty():
+        items.append(layer.channel_layer.deserialize(queue.get_nowait()))
+    return items
+
+
+def test_an_idle_socket_s_sink_takes_a_tick_and_declines_content(layer):
+    sink = Sink()
+    layer.set_sink("a", sink)
+    publish(layer, message("tick", 5))
+    publish(layer, message("draft.updated", 6))
+    assert [m["event"]["seq"] for m in sink.offered] == [5, 6]
+    assert queued(layer, "a") == [message("draft.updated", 6)]
+    # The socket without a sink gets both, queued, as channels_redis would deliver them.
+    assert queued(layer, "b") == [message("tick", 5), message("draft.updated", 6)]
+
+
+def test_a_tick_behind_a_queued_message_is_queued_after_it_not_offered(layer):
+    """Content 6 is on a's queue (its consumer has not taken it yet): tick 7 must not join a run
+    that could leave before 6, so the sink is not even asked."""
+    sink = Sink()
+    layer.set_sink("a", sink)
+    layer.channels["a"].put_nowait(layer.channel_layer.serialize(message("draft.updated", 6)))
+    publish(layer, message("tick", 7))
+    assert sink.offered == []
+    assert queued(layer, "a") == [message("draft.updated", 6), message("tick", 7)]
+
+
+async def test_a_socket_is_busy_from_taking_a_message_to_asking_for_the_next(layer):
+    """While a's consumer handles the message receive() gave it, a tick is queued, not offered;
+    once it asks for the next message, the sink is offered again."""
+    sink = Sink()
+    layer.set_sink("a", sink)
+    layer.channels["a"].put_nowait(layer.channel_layer.serialize(message("draft.updated", 6)))
+    assert await layer.receive("a") == message("draft.updated", 6)
+    publish(layer, message("tick", 7))
+    assert sink.offered == []
+    assert await layer.receive("a") == message("tick", 7)  # asked again: no longer busy...
+    waiting = asyncio.ensure_future(layer.receive("a"))
+    await asyncio.sleep(0)  # ...and, once it waits for the next one, idle
+    publish(layer, message("tick", 8))
+    assert [m["event"]["seq"] for m in sink.offered] == [8]
+    assert layer.channels["a"].empty()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_consumer_that_stops_leaves_no_sink_behind(layer):
+    """However a consumer ends (disconnect or not), its pending receive() is cancelled: the sink
+    and the busy mark go with it, so the layer keeps no closed socket alive."""
+    layer.set_sink("a", Sink())
+    layer.channels["a"].put_nowait(layer.channel_layer.serialize(message("tick", 1)))
+    await layer.receive("a")
+    assert "a" in layer.busy
+    waiting = asyncio.ensure_future(layer.receive("a"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert "a" not in layer.sinks and "a" not in layer.busy
+
+
+def test_a_message_that_does_not_decode_is_queued_for_everyone_as_before(layer):
+    sink = Sink()
+    layer.set_sink("a", sink)
+    publish(layer, None, raw=b"\xc1 not msgpack")
+    assert sink.offered == []
+    for channel in ("a", "b"):
+        assert layer.channels[channel].get_nowait() == b"\xc1 not msgpack"
+
+
+def test_a_sink_that_fails_costs_nobody_the_message(layer):
+    layer.set_sink("a", Sink(fail=True))
+    layer.set_sink("b", Sink())
+    publish(layer, message("tick", 3))
+    assert queued(layer, "a") == [message("tick", 3)]  # a's sink broke: a gets it queued
+    assert queued(layer, "b") == []  # b's sink took it
