@@ -73,6 +73,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     tick_timer: asyncio.TimerHandle | None = None
     tick_sending: asyncio.Task[None] | None = None
     tick_run_seconds: float = 0.0
+    # The number of the news the socket's team group follows (a member.moved or a sync reply),
+    # and the lock that keeps two such moves (the worker's sync, a forwarded member.moved) apart.
+    position_seq: int = -1
+    team_lock: asyncio.Lock | None = None
 
     # ---- connection --------------------------------------------------------------------------
 
@@ -314,7 +318,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
         # The database is the truth: if a member.moved event was missed, follow the team now.
-        await self._follow_team(reply.pop("_position_id"))
+        await self._follow_team(reply.pop("_position_id"), reply["seq"])
         await self.send_json(reply)
 
     async def handle_draft_save(self, message: dict[str, Any]) -> None:
@@ -527,7 +531,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if event["type"] == events.MEMBER_MOVED and event["member_id"] == self.member_id:
             # This member changed team: follow the team's group (channel layer only, no ORM).
             # It sends nothing; whatever the worker sends meanwhile sends the waiting run first.
-            await self._follow_team(event["position_id"])
+            await self._follow_team(event["position_id"], seq)
         # From here to the send nothing awaits, so the run taken off cannot be overtaken.
         ticks_from = self._run_ending_at(seq - 1) if isinstance(seq, int) else None
         if ticks_from is None:
@@ -626,12 +630,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
             tick["from"] = first
         await self.send(text_data=json.dumps(tick, separators=(",", ":")))
 
-    async def _follow_team(self, position_id: int | None) -> None:
-        if self.member_id is None or position_id == self.position_id:
+    async def _follow_team(self, position_id: int | None, seq: Any) -> None:
+        """Listen to the team `position_id` as of the room's number `seq`. The worker (a sync
+        reply) and the group events (a member.moved) both call this: one at a time, and news
+        older than what the socket already follows is ignored, so a sync read just before a move
+        cannot take the socket back to the old team after the move's event has moved it."""
+        if self.member_id is None:
             return
-        await self._leave(events.group_team(self.room_id, self.position_id))
-        self.position_id = position_id
-        await self._join(events.group_team(self.room_id, self.position_id))
+        if self.team_lock is None:
+            self.team_lock = asyncio.Lock()
+        async with self.team_lock:
+            if isinstance(seq, int):
+                if seq < self.position_seq:
+                    return
+                self.position_seq = seq
+            if position_id == self.position_id:
+                return
+            await self._leave(events.group_team(self.room_id, self.position_id))
+            self.position_id = position_id
+            await self._join(events.group_team(self.room_id, self.position_id))
 
 
 def _carries_client_id(event: dict[str, Any], client_id: str) -> bool:

@@ -7,10 +7,12 @@ room (tests/debate/conftest.py) has Ana and Ben on "open weights", Cy on "API on
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 
@@ -191,6 +193,55 @@ async def test_moved_member_follows_the_new_team(drafting):
         snapshot = await s["Ben"].sync()
         assert snapshot["me"]["position_id"] == drafting.pos(API).pk
         assert drafts_by_text(snapshot) == {"Usage can be monitored"}
+
+
+async def test_a_sync_read_before_a_move_does_not_take_the_socket_back_to_the_old_team(
+    drafting, monkeypatch
+):
+    """Ben's sync is answered from a read made before his move (number 899, old team), but the
+    move's own event (900) reaches his socket first: the socket stays with the new team."""
+    from debate import consumers, events
+
+    ben = drafting.members["Ben"]
+    old_team, new_team = drafting.pos(OPEN).pk, drafting.pos(API).pk
+    release = asyncio.Event()
+
+    def stale_reply(room_id, user, member_id, last_seq):
+        return {"type": "synced", "seq": 899, "_position_id": old_team}
+
+    original_database_sync_to_async = consumers.database_sync_to_async
+
+    def slow_stale(fn):
+        if fn is not consumers._sync_reply:
+            return original_database_sync_to_async(fn)
+
+        async def read_then_wait(*args):
+            reply = stale_reply(*args)
+            await release.wait()  # the move's event is forwarded meanwhile
+            return reply
+
+        return read_then_wait
+
+    monkeypatch.setattr(consumers, "database_sync_to_async", slow_stale)
+    layer = get_channel_layer()
+    async with team_sockets(drafting, "Ben", facilitator=False) as s:
+        await s["Ben"].send({"type": "sync", "last_seq": 899})
+        await asyncio.sleep(0.05)
+        moved = {"type": events.MEMBER_MOVED, "seq": 900, "member_id": ben.pk}
+        moved["position_id"] = new_team
+        await layer.group_send(
+            events.group_room(drafting.room.pk), {"type": events.GROUP_MESSAGE_TYPE, "event": moved}
+        )
+        assert (await s["Ben"].recv())["type"] == "member.moved"
+        release.set()
+        assert (await s["Ben"].recv())["type"] == "synced"
+        for position_id, seq in ((old_team, 901), (new_team, 902)):
+            await layer.group_send(
+                events.group_team(drafting.room.pk, position_id),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": "tick", "seq": seq}},
+            )
+        heard = await s["Ben"].drain()
+    assert heard == [{"type": "tick", "seq": 902}]
 
 
 async def test_positions_assign_over_the_socket_moves_sockets_into_their_teams(room, facilitator):
