@@ -740,7 +740,9 @@ def _sync_reply(
 ) -> dict[str, Any] | None:
     """`synced` when the client is at the room's sequence number (the room's number is read in
     one statement, no snapshot is built: cheap when a thousand pages reconnect at once), else the
-    snapshot. None if the viewer may no longer be here. `_position_id` is the member's team."""
+    snapshot. None if the viewer may no longer be here. `_position_id` is the member's team,
+    read at or after the reply's `seq` (RoomConsumer._follow_team ignores news older than what
+    the socket follows, so a team read before its number would be trusted too far)."""
     if last_seq is not None and member_id is not None:
         # A member's reconnect (the common case, a thousand at once after a restart): whether
         # they are still here and the room's number, in one statement.

@@ -244,6 +244,27 @@ async def test_a_sync_read_before_a_move_does_not_take_the_socket_back_to_the_ol
     assert heard == [{"type": "tick", "seq": 902}]
 
 
+async def test_a_sync_repairs_a_missed_move(drafting):
+    """Ben's move reaches the database but its event never reaches his socket (written here
+    without one): his next sync, as of a later number, moves the socket to the new team."""
+    ben = drafting.members["Ben"]
+    old_team, new_team = drafting.pos(OPEN).pk, drafting.pos(API).pk
+    layer = get_channel_layer()
+    from debate import events
+
+    async with team_sockets(drafting, "Ben", facilitator=False) as s:
+        await call(Member.objects.filter(pk=ben.pk).update, position_id=new_team)
+        snapshot = await s["Ben"].sync()
+        assert snapshot["me"]["position_id"] == new_team
+        for position_id, seq in ((old_team, 901), (new_team, 902)):
+            await layer.group_send(
+                events.group_team(drafting.room.pk, position_id),
+                {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": "tick", "seq": seq}},
+            )
+        heard = await s["Ben"].drain()
+    assert heard == [{"type": "tick", "seq": 902}]
+
+
 async def test_positions_assign_over_the_socket_moves_sockets_into_their_teams(room, facilitator):
     names = ["Ana", "Ben", "Cy", "Dee"]
     members = [await call(join, room, n) for n in names]
