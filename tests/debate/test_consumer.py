@@ -195,6 +195,19 @@ async def test_moved_member_follows_the_new_team(drafting):
         assert drafts_by_text(snapshot) == {"Usage can be monitored"}
 
 
+async def _heard_of_ticks_to(sock: Socket, room_id: int, old_team: int, new_team: int) -> list:
+    """What the socket hears of a tick (901) to the old team's group and one (902) to the new."""
+    from debate import events
+
+    layer = get_channel_layer()
+    for position_id, seq in ((old_team, 901), (new_team, 902)):
+        await layer.group_send(
+            events.group_team(room_id, position_id),
+            {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": "tick", "seq": seq}},
+        )
+    return await sock.drain()
+
+
 async def test_a_sync_read_before_a_move_does_not_take_the_socket_back_to_the_old_team(
     drafting, monkeypatch
 ):
@@ -235,12 +248,7 @@ async def test_a_sync_read_before_a_move_does_not_take_the_socket_back_to_the_ol
         assert (await s["Ben"].recv())["type"] == "member.moved"
         release.set()
         assert (await s["Ben"].recv())["type"] == "synced"
-        for position_id, seq in ((old_team, 901), (new_team, 902)):
-            await layer.group_send(
-                events.group_team(drafting.room.pk, position_id),
-                {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": "tick", "seq": seq}},
-            )
-        heard = await s["Ben"].drain()
+        heard = await _heard_of_ticks_to(s["Ben"], drafting.room.pk, old_team, new_team)
     assert heard == [{"type": "tick", "seq": 902}]
 
 
@@ -249,19 +257,11 @@ async def test_a_sync_repairs_a_missed_move(drafting):
     without one): his next sync, as of a later number, moves the socket to the new team."""
     ben = drafting.members["Ben"]
     old_team, new_team = drafting.pos(OPEN).pk, drafting.pos(API).pk
-    layer = get_channel_layer()
-    from debate import events
-
     async with team_sockets(drafting, "Ben", facilitator=False) as s:
         await call(Member.objects.filter(pk=ben.pk).update, position_id=new_team)
         snapshot = await s["Ben"].sync()
         assert snapshot["me"]["position_id"] == new_team
-        for position_id, seq in ((old_team, 901), (new_team, 902)):
-            await layer.group_send(
-                events.group_team(drafting.room.pk, position_id),
-                {"type": events.GROUP_MESSAGE_TYPE, "event": {"type": "tick", "seq": seq}},
-            )
-        heard = await s["Ben"].drain()
+        heard = await _heard_of_ticks_to(s["Ben"], drafting.room.pk, old_team, new_team)
     assert heard == [{"type": "tick", "seq": 902}]
 
 

@@ -161,6 +161,24 @@ def _burst(other, positions, versions: dict[str, int], burst: int) -> None:
         versions[key] = reply["version"]
 
 
+def _seen_within(watcher, frames_of, seconds: float = 2) -> bool:
+    """Whether the watcher's page receives a frame `frames_of` picks within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not frames_of(watcher) and time.monotonic() < deadline:
+        watcher.page.wait_for_timeout(50)
+    return bool(frames_of(watcher))
+
+
+def _settled_at(watcher, last: int) -> None:
+    """The page has every number up to `last`, nothing waits on a gap, and it stays so for
+    longer than a gap is waited for."""
+    watcher.page.wait_for_function(
+        "(last) => window.quorum.state.seq >= last && window.quorum.state.buffered.size === 0",
+        arg=last,
+    )
+    watcher.page.wait_for_timeout(GAP_WAIT_MS + 700)
+
+
 def _no_resync(stage, watcher) -> None:
     syncs = [f for f in _frames(watcher.frames_sent) if f.get("type") == "sync"]
     assert syncs and syncs[0]["last_seq"] is None, syncs  # the page's first sync
@@ -175,22 +193,11 @@ def test_a_run_of_ticks_fills_the_numbers_without_a_resync(stage):
     versions: dict[str, int] = {}
     for burst in range(1, BURSTS + 1):
         _burst(other, positions, versions, burst)
-        deadline = time.monotonic() + 2
-        while not _runs(watcher) and time.monotonic() < deadline:
-            watcher.page.wait_for_timeout(50)
-        if _runs(watcher):
+        if _seen_within(watcher, _runs):
             break
     runs = _runs(watcher)
     assert runs, f"no run of ticks reached the page in {BURSTS} bursts: {watcher.frames_received}"
-    last = max(run["seq"] for run in runs)
-
-    # The page has every number up to the run's last, nothing waits on a gap, and it stays so
-    # for longer than a gap is waited for.
-    watcher.page.wait_for_function(
-        "(last) => window.quorum.state.seq >= last && window.quorum.state.buffered.size === 0",
-        arg=last,
-    )
-    watcher.page.wait_for_timeout(GAP_WAIT_MS + 700)
+    _settled_at(watcher, max(run["seq"] for run in runs))
 
     # A teammate's draft (content for the watcher's team) then shows live on the watcher's page.
     mate.page.fill("#arg-1", "Mates see this live: weights cannot be recalled once published.")
@@ -213,20 +220,12 @@ def test_a_run_carried_by_a_teammates_draft_fills_the_numbers_without_a_resync(s
         )
         assert reply["type"] == "ack", reply
         mate_version, mate_line = reply["version"], burst
-        deadline = time.monotonic() + 2
-        while not _carried(watcher) and time.monotonic() < deadline:
-            watcher.page.wait_for_timeout(50)
-        if _carried(watcher):
+        if _seen_within(watcher, _carried):
             break
     carried = _carried(watcher)
     assert carried, f"no event carried a run in {BURSTS + 2} tries: {watcher.frames_received}"
     assert carried[0]["type"] == "draft.updated" and carried[0]["ticks_from"] < carried[0]["seq"]
-    last = max(frame["seq"] for frame in _frames(watcher.frames_received) if "seq" in frame)
-    watcher.page.wait_for_function(
-        "(last) => window.quorum.state.seq >= last && window.quorum.state.buffered.size === 0",
-        arg=last,
-    )
-    watcher.page.wait_for_timeout(GAP_WAIT_MS + 700)
+    _settled_at(watcher, max(f["seq"] for f in _frames(watcher.frames_received) if "seq" in f))
     expect(watcher.page.locator("section.team")).to_contain_text(
         f"Mate's line {mate_line}, right after the other side."
     )
