@@ -558,10 +558,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.tick_last = seq
             return
         await self._send_ticks()  # not the next number: the run so far goes first
-        self.tick_first = self.tick_last = seq
-        self.tick_timer = asyncio.get_running_loop().call_later(
-            self.tick_run_seconds, self._tick_timer_fired
-        )
+        self._start_run(seq)
 
     def _take_tick(self, message: dict[str, Any]) -> bool:
         """The channel layer's sink (config/channel_layers.py): a tick that reaches this socket
@@ -583,10 +580,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(seq, int):
             return False
         if self.tick_last is None:
-            self.tick_first = self.tick_last = seq
-            self.tick_timer = asyncio.get_running_loop().call_later(
-                self.tick_run_seconds, self._tick_timer_fired
-            )
+            self._start_run(seq)
         elif seq == self.tick_last + 1:
             self.tick_last = seq
         else:
@@ -597,14 +591,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _run_ending_at(self, seq: int) -> int | None:
         """If the run of ticks waiting ends at `seq`, take it off the socket and return its
         first number: the event numbered seq + 1 carries it as `ticks_from`, one frame for both."""
-        if self.tick_last != seq or self.tick_first is None:
+        if self.tick_last != seq:
             return None
-        first = self.tick_first
+        first, _ = self._take_run()
+        return first
+
+    def _start_run(self, seq: int) -> None:
+        """A run begins at `seq`; it leaves when the timer fires unless something takes it first."""
+        self.tick_first = self.tick_last = seq
+        self.tick_timer = asyncio.get_running_loop().call_later(
+            self.tick_run_seconds, self._tick_timer_fired
+        )
+
+    def _take_run(self) -> tuple[int, int]:
+        """Take the waiting run off the socket (first and last number) and stop its timer."""
+        first, last = self.tick_first, self.tick_last
         self.tick_first = self.tick_last = None
         if self.tick_timer is not None:
             self.tick_timer.cancel()
             self.tick_timer = None
-        return first
+        return first, last
 
     def _tick_timer_fired(self) -> None:
         self.tick_timer = None
@@ -620,11 +626,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Send the run of ticks waiting, if any, as one frame."""
         if self.tick_last is None:
             return
-        first, last = self.tick_first, self.tick_last
-        self.tick_first = self.tick_last = None
-        if self.tick_timer is not None:
-            self.tick_timer.cancel()
-            self.tick_timer = None
+        first, last = self._take_run()
         tick: dict[str, Any] = {"type": events.TICK, "seq": last}
         if first != last:
             tick["from"] = first
