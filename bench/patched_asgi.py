@@ -18,6 +18,8 @@ proposed in bench/RESULTS.md before anyone changes the application.
 - `db4`: DB_THREADS 4 instead of the default 2.
 - `nocheck`: the database pool hands out connections without its check query
   (DB_HEALTH_CHECKS=0 in the environment does the same).
+- `checkall`: the pool checks every connection it hands out, as Django's own pool does
+  (DB_CHECK_IDLE_SECONDS=0 does the same): the before of the eighth round.
 - `nosink`: the channel layer queues every group message for its consumer, as channels_redis
   does (no tick taken by an idle socket's run directly): the before of the seventh round.
 - `nocarry`: a run of ticks always leaves in its own frame, never inside the event after it.
@@ -117,6 +119,11 @@ if "nocheck" in PATCHES:
 
     # The pool is made on first use, after this import: no check query per checkout.
     connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
+
+if "checkall" in PATCHES:
+    from django.conf import settings
+
+    settings.DB_CHECK_IDLE_SECONDS = 0  # read when the pool is made, on first use
 
 if "nosink" in PATCHES:
     from config import channel_layers

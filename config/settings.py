@@ -33,6 +33,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 DEBUG = env_bool("DEBUG", False)
 # PRODUCTION=1: served to the internet over HTTPS (docs/security.md). It turns on Secure cookies,
 # HSTS and the HTTPS redirect by default, and insists on a SECRET_KEY from the environment.
@@ -114,13 +119,17 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    # With health checks on, the pool sends a check query before handing out each connection: a
-    # round trip more for every database call of a socket (docs/deploy.md, "Database").
+    # With health checks on, the pool checks a connection before handing it out when it has been
+    # idle DB_CHECK_IDLE_SECONDS or longer (config/postgresql/base.py): a connection given back a
+    # moment ago is not checked again, which would cost a round trip per save under load.
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_health_checks=env_bool("DB_HEALTH_CHECKS", True)
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "config.postgresql"
+    DB_CHECK_IDLE_SECONDS = env_float("DB_CHECK_IDLE_SECONDS", 2.0)
     # A database that accepts connections and never answers must not hang a server for minutes.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DB_CONNECT_TIMEOUT", 3

@@ -80,7 +80,7 @@ def database_url_for_test(*, host: str | None = None, port: int | None = None) -
     """The URL of the database this test uses (pytest-django's test_<name>), optionally through
     another host/port (the proxy)."""
     db = settings.DATABASES["default"]
-    assert db["ENGINE"] == "django.db.backends.postgresql", db["ENGINE"]
+    assert db["ENGINE"] == "config.postgresql", db["ENGINE"]
     user = quote(db.get("USER") or "", safe="")
     password = quote(db.get("PASSWORD") or "", safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
