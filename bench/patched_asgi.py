@@ -18,6 +18,7 @@ proposed in bench/RESULTS.md before anyone changes the application.
 - `db4`: DB_THREADS 4 instead of the default 2.
 - `nocheck`: the database pool hands out connections without its check query
   (DB_HEALTH_CHECKS=0 in the environment does the same).
+- `uvloop`: Daphne runs on uvloop's event loop (bench/launch_daphne.py; nothing to patch here).
 - `checkall`: the pool checks every connection it hands out, as Django's own pool does
   (DB_CHECK_IDLE_SECONDS=0 does the same): the before of the eighth round.
 - `nosink`: the channel layer queues every group message for its consumer, as channels_redis

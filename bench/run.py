@@ -82,9 +82,13 @@ class Server:
         with self.log_path.open("ab") as logf:
             logf.write(f"\n===== start {time.ctime()} port {self.port} =====\n".encode())
             logf.flush()
+            # The uvloop experiment starts Daphne through bench/launch_daphne.py.
+            launcher = [str(DAPHNE)]
+            if self.env.get("QUORUM_BENCH_LOOP"):
+                launcher = [str(PYTHON), "-m", "bench.launch_daphne"]
             self.proc = subprocess.Popen(  # noqa: S603 (fixed argv)
                 [
-                    str(DAPHNE),
+                    *launcher,
                     "-e",
                     f"tcp:port={self.port}:interface={HOST}:backlog={DAPHNE_BACKLOG}",
                     *DAPHNE_OPTS,
@@ -179,6 +183,8 @@ class Bench:
             app, env = "bench.baseline:application", self.baseline_env
         elif patch:  # bench/patched_asgi.py: the proposed fixes, tried without changing the app
             app, env = "bench.patched_asgi:application", {**env, "QUORUM_BENCH_PATCH": patch}
+            if "uvloop" in patch.split(","):
+                env["QUORUM_BENCH_LOOP"] = "uvloop"
         server = Server(name, app, env, self.out, port)
         self.servers.append(server)
         return server
