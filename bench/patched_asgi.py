@@ -18,6 +18,8 @@ proposed in bench/RESULTS.md before anyone changes the application.
 - `db4`: DB_THREADS 4 instead of the default 2.
 - `nocheck`: the database pool hands out connections without its check query
   (DB_HEALTH_CHECKS=0 in the environment does the same).
+- `ticksN` (e.g. `ticks600`): sockets hold a run of ticks up to N ms (QUORUM_TICK_RUN_MS)
+  instead of the default 200.
 - `uvloop`: Daphne runs on uvloop's event loop (bench/launch_daphne.py; nothing to patch here).
 - `checkall`: the pool checks every connection it hands out, as Django's own pool does
   (DB_CHECK_IDLE_SECONDS=0 does the same): the before of the eighth round.
@@ -120,6 +122,12 @@ if "nocheck" in PATCHES:
 
     # The pool is made on first use, after this import: no check query per checkout.
     connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
+
+for _patch in PATCHES:
+    if _patch.startswith("ticks") and _patch[5:].isdigit():
+        from django.conf import settings
+
+        settings.QUORUM = {**settings.QUORUM, "TICK_RUN_MS": int(_patch[5:])}
 
 if "checkall" in PATCHES:
     from django.conf import settings
