@@ -20,6 +20,11 @@ proposed in bench/RESULTS.md before anyone changes the application.
   (DB_HEALTH_CHECKS=0 in the environment does the same).
 - `ticksN` (e.g. `ticks600`): sockets hold a run of ticks up to N ms (QUORUM_TICK_RUN_MS)
   instead of the default 200.
+- `gcfreeze`: gc.freeze() once the application is imported: what start-up made (Django, the
+  URL conf, the models) leaves the collector's generations, so a full collection under load
+  walks only what the sockets made.
+- `gcthresh`: gc.set_threshold(QUORUM_BENCH_GC0 or 10000, 50, 50): the young generation is
+  collected ten to fifteen times less often, and the older ones less often still.
 - `uvloop`: Daphne runs on uvloop's event loop (bench/launch_daphne.py; nothing to patch here).
 - `checkall`: the pool checks every connection it hands out, as Django's own pool does
   (DB_CHECK_IDLE_SECONDS=0 does the same): the before of the eighth round.
@@ -122,6 +127,16 @@ if "nocheck" in PATCHES:
 
     # The pool is made on first use, after this import: no check query per checkout.
     connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
+
+if "gcfreeze" in PATCHES:
+    import gc
+
+    gc.freeze()
+
+if "gcthresh" in PATCHES:
+    import gc
+
+    gc.set_threshold(int(os.environ.get("QUORUM_BENCH_GC0", "10000")), 50, 50)
 
 for _patch in PATCHES:
     if _patch.startswith("ticks") and _patch[5:].isdigit():
