@@ -31,7 +31,7 @@ run: migrate
 	@echo ""
 	@echo "  Quorum is running at http://$(HOST):$(PORT)/   (Ctrl+C to stop)"
 	@echo ""
-	$(VENV)/bin/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=$(DAPHNE_BACKLOG) $(DAPHNE_OPTS) config.asgi:application
+	$(PY) -m config.serve -e tcp:port=$(PORT):interface=$(HOST):backlog=$(DAPHNE_BACKLOG) $(DAPHNE_OPTS) config.asgi:application
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

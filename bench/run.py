@@ -29,7 +29,8 @@ from typing import Any
 
 BASE = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
-DAPHNE = PYTHON.parent / "daphne"
+# Daphne as `make run` and deploy/quorum@.service start it: through config.serve (uvloop's loop).
+DAPHNE = [str(PYTHON), "-m", "config.serve"]
 PY_SPY = PYTHON.parent / "py-spy"
 HOST = "127.0.0.1"
 # The Makefile's DAPHNE_OPTS: the same server options as `make run` and docs/deploy.md.
@@ -82,13 +83,9 @@ class Server:
         with self.log_path.open("ab") as logf:
             logf.write(f"\n===== start {time.ctime()} port {self.port} =====\n".encode())
             logf.flush()
-            # The uvloop experiment starts Daphne through bench/launch_daphne.py.
-            launcher = [str(DAPHNE)]
-            if self.env.get("QUORUM_BENCH_LOOP"):
-                launcher = [str(PYTHON), "-m", "bench.launch_daphne"]
             self.proc = subprocess.Popen(  # noqa: S603 (fixed argv)
                 [
-                    *launcher,
+                    *DAPHNE,
                     "-e",
                     f"tcp:port={self.port}:interface={HOST}:backlog={DAPHNE_BACKLOG}",
                     *DAPHNE_OPTS,
@@ -183,8 +180,8 @@ class Bench:
             app, env = "bench.baseline:application", self.baseline_env
         elif patch:  # bench/patched_asgi.py: the proposed fixes, tried without changing the app
             app, env = "bench.patched_asgi:application", {**env, "QUORUM_BENCH_PATCH": patch}
-            if "uvloop" in patch.split(","):
-                env["QUORUM_BENCH_LOOP"] = "uvloop"
+            if "asyncio" in patch.split(","):
+                env["QUORUM_UVLOOP"] = "0"  # asyncio's own loop (config/serve.py)
         server = Server(name, app, env, self.out, port)
         self.servers.append(server)
         return server

@@ -236,13 +236,13 @@ def start_server(var_dir: Path, env: dict[str, str], database: PostgresDatabase 
     if migrate.returncode != 0:
         raise RuntimeError(f"manage.py migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
     offset_room_ids(var_dir, database)
-    daphne = python.parent / "daphne"
+    daphne = [str(python), "-m", "config.serve"]  # Daphne on uvloop, as in production
     last_error = ""
     for _attempt in range(3):  # a free port can be taken between choosing and binding it
         port = free_port()
         with log_path.open("ab") as log:
             proc = subprocess.Popen(  # noqa: S603 (fixed argv)
-                [str(daphne), "-b", HOST, "-p", str(port), "config.asgi:application"],
+                [*daphne, "-b", HOST, "-p", str(port), "config.asgi:application"],
                 cwd=BASE_DIR,
                 env=env,
                 stdout=log,
