@@ -18,14 +18,12 @@ proposed in bench/RESULTS.md before anyone changes the application.
 - `db4`: DB_THREADS 4 instead of the default 2.
 - `nocheck`: the database pool hands out connections without its check query
   (DB_HEALTH_CHECKS=0 in the environment does the same).
-- `ticksN` (e.g. `ticks600`): sockets hold a run of ticks up to N ms (QUORUM_TICK_RUN_MS)
-  instead of the default 200.
-- `gcfreeze`: gc.freeze() once the application is imported: what start-up made (Django, the
-  URL conf, the models) leaves the collector's generations, so a full collection under load
-  walks only what the sockets made.
-- `gcthresh`: gc.set_threshold(QUORUM_BENCH_GC0 or 10000, 50, 50): the young generation is
-  collected ten to fifteen times less often, and the older ones less often still.
-- `uvloop`: Daphne runs on uvloop's event loop (bench/launch_daphne.py; nothing to patch here).
+- `ticksN` (e.g. `ticks200`, the default before the eighth round): sockets hold a run of
+  ticks up to N ms (QUORUM_TICK_RUN_MS) instead of the default 600.
+- `gcdefault`: the collector as Python leaves it, instead of config/asgi.py's tuning
+  (gc.unfreeze(), thresholds 700, 10, 10): the before of the eighth round.
+- `asyncio`: Daphne runs on asyncio's own loop instead of uvloop's (QUORUM_UVLOOP=0 for
+  config/serve.py, set by bench/run.py; nothing to patch here): the before of the eighth round.
 - `checkall`: the pool checks every connection it hands out, as Django's own pool does
   (DB_CHECK_IDLE_SECONDS=0 does the same): the before of the eighth round.
 - `nosink`: the channel layer queues every group message for its consumer, as channels_redis
@@ -128,15 +126,11 @@ if "nocheck" in PATCHES:
     # The pool is made on first use, after this import: no check query per checkout.
     connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
 
-if "gcfreeze" in PATCHES:
+if "gcdefault" in PATCHES:
     import gc
 
-    gc.freeze()
-
-if "gcthresh" in PATCHES:
-    import gc
-
-    gc.set_threshold(int(os.environ.get("QUORUM_BENCH_GC0", "10000")), 50, 50)
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
 
 for _patch in PATCHES:
     if _patch.startswith("ticks") and _patch[5:].isdigit():

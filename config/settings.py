@@ -280,7 +280,7 @@ QUORUM = {
     "PRESENCE_TOUCH_SECONDS": env_int("QUORUM_PRESENCE_TOUCH_SECONDS", 60),
     # A member socket sends a run of consecutive `tick`s as one frame, at most this long after
     # the first of them and always before anything else (docs/protocol.md, "tick"); 0 sends each.
-    "TICK_RUN_MS": env_int("QUORUM_TICK_RUN_MS", 200),
+    "TICK_RUN_MS": env_int("QUORUM_TICK_RUN_MS", 600),
     # A `pong` reports the room's number as this process read it at most this long ago.
     "PONG_SEQ_SECONDS": env_int("QUORUM_PONG_SEQ_SECONDS", 5),
     # Rooms with no activity for this many days are closed and archived by `manage.py

@@ -194,8 +194,8 @@ a_user_cookie = sync_to_async(user_cookie)
 
 @pytest.fixture(autouse=True, scope="session")
 def _short_tick_runs():
-    """Sockets hold a tick up to TICK_RUN_MS (200 ms) for the ticks after it. Tests read "what
-    arrives before 0.2-0.3 s of quiet" (Socket.drain), which a 200 ms run would race; with 20 ms,
+    """Sockets hold a tick up to TICK_RUN_MS (600 ms) for the ticks after it. Tests read "what
+    arrives before 0.2-0.3 s of quiet" (Socket.drain), which a longer run would race; with 20 ms,
     ticks that arrive together still leave as one run. tests/debate/test_socket_savings.py
     checks the default itself."""
     limits = settings.QUORUM

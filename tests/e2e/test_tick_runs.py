@@ -18,7 +18,7 @@ require_browser()  # before Playwright is imported: skip (or fail) cleanly witho
 from playwright.sync_api import expect  # noqa: E402
 
 GAP_WAIT_MS = 800  # room.js: how long a missing number is waited for before a resync
-BURSTS = 3  # a run forms when the saves commit within QUORUM_TICK_RUN_MS (200 ms) of each other
+BURSTS = 3  # a run forms when the saves commit within QUORUM_TICK_RUN_MS (600 ms) of each other
 
 # In the other team member's page: a second socket of theirs (their session's cookie, the page's
 # origin) sends a burst of draft saves back to back and returns once each is acknowledged.
