@@ -11,7 +11,8 @@ noticing. A connection that breaks in the short window without a check fails its
 a connection breaking mid-call does: the socket answers `not_saved`, the browser resends
 (docs/deploy.md, "Database connections").
 
-`DB_CHECK_IDLE_SECONDS` = 0 checks on every checkout, as Django does.
+`DB_CHECK_IDLE_SECONDS` = 0 checks on every checkout, as Django does. Everything else (the guards,
+the options, how Django takes and gives back connections) is Django's.
 """
 
 from __future__ import annotations
@@ -21,25 +22,29 @@ import time
 import weakref
 
 from django.conf import settings
+from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 from psycopg_pool import ConnectionPool
 
 
-class IdleCheck:
-    """The pool's `check` and `reset` callbacks: remember when each connection came back, and
-    check only those that have been back for `idle_seconds` or longer (or never came back)."""
+class IdleCheckedPool(ConnectionPool):
+    """psycopg's pool, noting when each connection comes back (on the caller's thread, in
+    putconn: a `reset` callback would send every return through the pool's worker threads) and
+    checking on checkout only those back for `idle_seconds` or longer, or never given back."""
 
-    def __init__(self, idle_seconds: float) -> None:
+    def __init__(self, *args, idle_seconds: float, **kwargs) -> None:
         self.idle_seconds = idle_seconds
         self._returned_at: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
+        self._returned_lock = threading.Lock()
+        super().__init__(*args, check=self.check_if_idle, **kwargs)
 
-    def returned(self, conn) -> None:
-        with self._lock:
+    def putconn(self, conn) -> None:
+        with self._returned_lock:
             self._returned_at[conn] = time.monotonic()
+        super().putconn(conn)
 
-    def check(self, conn) -> None:
-        with self._lock:
+    def check_if_idle(self, conn) -> None:
+        with self._returned_lock:
             returned_at = self._returned_at.pop(conn, None)
         if returned_at is not None and time.monotonic() - returned_at < self.idle_seconds:
             return
@@ -53,17 +58,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if (
             isinstance(options, dict)
             and self.settings_dict["CONN_HEALTH_CHECKS"]
+            and self.settings_dict.get("CONN_MAX_AGE", 0) == 0  # else Django refuses, below
+            and self.alias != NO_DB_ALIAS
             and self.alias not in self._connection_pools
         ):
-            idle_check = IdleCheck(float(getattr(settings, "DB_CHECK_IDLE_SECONDS", 0)))
             connect_kwargs = self.get_connection_params()
             connect_kwargs["autocommit"] = True  # as Django's pool: Django sets it per connection
-            pool = ConnectionPool(
+            pool = IdleCheckedPool(
                 kwargs=connect_kwargs,
                 open=False,
                 configure=self._configure_connection,
-                check=idle_check.check,
-                reset=idle_check.returned,
+                idle_seconds=float(getattr(settings, "DB_CHECK_IDLE_SECONDS", 0)),
                 **options,
             )
             # As in Django: threads racing here each build a pool; the first one stored wins.

@@ -23,7 +23,7 @@ def one_connection_pool():
     the pool is closed afterwards."""
     if connection.vendor != "postgresql":
         pytest.skip("the connection pool is PostgreSQL's")
-    from config.postgresql.base import DatabaseWrapper
+    from config.postgresql.base import DatabaseWrapper, IdleCheckedPool
 
     wrappers = []
 
@@ -36,6 +36,7 @@ def one_connection_pool():
         settings_dict["CONN_HEALTH_CHECKS"] = health_checks
         wrapper = DatabaseWrapper(settings_dict, alias=f"pool_test_{next(_aliases)}")
         wrappers.append(wrapper)
+        assert isinstance(wrapper.pool, IdleCheckedPool) is health_checks
         return wrapper
 
     yield make
@@ -74,10 +75,10 @@ def test_a_connection_given_back_just_now_is_handed_out_unchecked(one_connection
 
 
 def test_a_connection_idle_long_enough_is_checked_and_replaced(one_connection_pool, settings):
-    settings.DB_CHECK_IDLE_SECONDS = 0.2
+    settings.DB_CHECK_IDLE_SECONDS = 0.05
     wrapper = one_connection_pool()
     dead = _give_back_and_kill(wrapper)
-    time.sleep(0.3)
+    time.sleep(1)
     assert _server_pid(wrapper) not in (0, dead)  # the caller never saw the dead one
 
 
