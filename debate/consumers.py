@@ -73,6 +73,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     tick_timer: asyncio.TimerHandle | None = None
     tick_sending: asyncio.Task[None] | None = None
     tick_run_seconds: float = 0.0
+    # The highest room number this socket has sent, in an event or a run of ticks. A tick below
+    # it fills a gap the client is waiting on, so it is never held (_queue_tick).
+    seq_sent: int = 0
     # The number of the news the socket's team group follows (a member.moved or a sync reply),
     # and the lock that keeps two such moves (the worker's sync, a forwarded member.moved) apart.
     position_seq: int = -1
@@ -542,6 +545,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if ticks_from is not None:
             # The run just before this event rides in its frame (docs/protocol.md, "tick").
             text = f'{{"ticks_from":{ticks_from},{text[1:]}'
+        if isinstance(seq, int) and seq > self.seq_sent:
+            self.seq_sent = seq
         await self.send(text_data=text)
         if event["type"] == events.MEMBER_REMOVED and event["member_id"] == self.member_id:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
@@ -558,6 +563,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.tick_last = seq
             return
         await self._send_ticks()  # not the next number: the run so far goes first
+        if seq < self.seq_sent:
+            # A room's events can reach a socket out of order (two database threads, or several
+            # processes, publish them): the client already has a later number and waits for
+            # this one before it shows what came after, so it leaves at once.
+            await self._send_run(seq, seq)
+            return
         self._start_run(seq)
 
     def _take_tick(self, message: dict[str, Any]) -> bool:
@@ -577,8 +588,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ):
             return False
         seq = event.get("seq")
-        if not isinstance(seq, int):
-            return False
+        if not isinstance(seq, int) or seq < self.seq_sent:
+            return False  # a number the client waits on: _queue_tick sends it at once
         if self.tick_last is None:
             self._start_run(seq)
         elif seq == self.tick_last + 1:
@@ -606,6 +617,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _take_run(self) -> tuple[int, int]:
         """Take the waiting run off the socket (first and last number) and stop its timer."""
         first, last = self.tick_first, self.tick_last
+        assert first is not None and last is not None, "no run is waiting"
         self.tick_first = self.tick_last = None
         if self.tick_timer is not None:
             self.tick_timer.cancel()
@@ -626,10 +638,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Send the run of ticks waiting, if any, as one frame."""
         if self.tick_last is None:
             return
-        first, last = self._take_run()
+        await self._send_run(*self._take_run())
+
+    async def _send_run(self, first: int, last: int) -> None:
         tick: dict[str, Any] = {"type": events.TICK, "seq": last}
         if first != last:
             tick["from"] = first
+        if last > self.seq_sent:
+            self.seq_sent = last
         await self.send(text_data=json.dumps(tick, separators=(",", ":")))
 
     async def _follow_team(self, position_id: int | None, seq: Any) -> None:

@@ -197,7 +197,7 @@ def _short_tick_runs():
     """Sockets hold a tick up to TICK_RUN_MS (600 ms) for the ticks after it. Tests read "what
     arrives before 0.2-0.3 s of quiet" (Socket.drain), which a longer run would race; with 20 ms,
     ticks that arrive together still leave as one run. tests/debate/test_socket_savings.py
-    checks the default itself."""
+    checks runs at 200 and 600 ms."""
     limits = settings.QUORUM
     default = limits["TICK_RUN_MS"]
     limits["TICK_RUN_MS"] = 20

@@ -22,7 +22,8 @@ socket_test = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def default_tick_runs(settings):
-    """The production run length (tests otherwise use 20 ms, tests/conftest.py)."""
+    """Runs of 200 ms, long enough to see them form (production holds them up to 600 ms, tests
+    otherwise 20 ms, tests/conftest.py)."""
     settings.QUORUM = {**settings.QUORUM, "TICK_RUN_MS": 200}
 
 
@@ -548,3 +549,30 @@ def test_a_sockets_user_is_read_from_the_session_without_writing_it(facilitator,
         if broken is not None:
             store.update(broken)
         assert isinstance(session_user(store if broken is not None else None), AnonymousUser)
+
+
+@socket_test
+async def test_a_tick_below_a_number_already_sent_is_not_held(drafting, settings):
+    """Events of one room can reach a socket out of order (two database threads, or two server
+    processes, publish them). A tick that arrives after a later number has gone fills a gap the
+    browser is waiting on before it shows what came after: it leaves at once, not after the run's
+    600 ms; a tick in order still waits for the ones after it."""
+    settings.QUORUM = {**settings.QUORUM, "TICK_RUN_MS": 600}
+    async with team_sockets(drafting, "Cy", facilitator=False) as s:
+        # 501 first (held as a run), then 500: the run 501 leaves, and 500 right after it.
+        await _room_messages(drafting.room.pk, (501, "tick"), (500, "tick"))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        frames = [await s["Cy"].recv_frame(), await s["Cy"].recv_frame()]
+        assert loop.time() - began < 0.4
+        assert frames == [{"type": "tick", "seq": 501}, {"type": "tick", "seq": 500}]
+        # An event numbered 503 goes at once; 502, arriving after it, too.
+        await _room_messages(drafting.room.pk, (503, "phase.changed"), (502, "tick"))
+        began = loop.time()
+        frames = [await s["Cy"].recv_frame(), await s["Cy"].recv_frame()]
+        assert loop.time() - began < 0.4
+        assert [(f["type"], f["seq"]) for f in frames] == [("phase.changed", 503), ("tick", 502)]
+        # In order again: 504 waits for a follower, up to the run's 600 ms.
+        await _room_messages(drafting.room.pk, (504, "tick"))
+        assert await s["Cy"].nothing_more(0.3)
+        assert await s["Cy"].recv_frame() == {"type": "tick", "seq": 504}
