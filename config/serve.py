@@ -23,7 +23,7 @@ def install_loop() -> str:
     "asyncio"). Must run before `daphne.server` is imported."""
     if "daphne.server" in sys.modules:
         raise RuntimeError("daphne.server is already imported: its loop exists already")
-    if os.environ.get("QUORUM_UVLOOP", "1") == "0":
+    if os.environ.get("QUORUM_UVLOOP", "1").strip().lower() in ("0", "false", "no", "off"):
         return "asyncio"
     try:
         import uvloop

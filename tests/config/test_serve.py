@@ -19,10 +19,11 @@ PROBE = (
 
 
 def _probe(**env: str) -> list[str]:
+    base_env = {k: v for k, v in os.environ.items() if k != "QUORUM_UVLOOP"}
     out = subprocess.run(  # noqa: S603 (fixed argv)
         [sys.executable, "-c", PROBE],
         cwd=BASE,
-        env={**os.environ, **env},
+        env={**base_env, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -32,13 +33,14 @@ def _probe(**env: str) -> list[str]:
 
 
 def test_daphne_runs_on_uvloop_by_default():
-    assert _probe(QUORUM_UVLOOP="1") == ["uvloop", "uvloop", "uvloop"]
+    assert _probe() == ["uvloop", "uvloop", "uvloop"]
 
 
-def test_quorum_uvloop_0_keeps_asyncio_loop():
-    chosen, loop_module, reactor_loop_module = _probe(QUORUM_UVLOOP="0")
-    assert chosen == "asyncio"
-    assert loop_module == reactor_loop_module == "asyncio.unix_events"
+def test_quorum_uvloop_off_keeps_asyncio_loop():
+    for off in ("0", "false", "off"):
+        chosen, loop_module, reactor_loop_module = _probe(QUORUM_UVLOOP=off)
+        assert chosen == "asyncio"
+        assert loop_module == reactor_loop_module == "asyncio.unix_events"
 
 
 def test_too_late_once_daphne_server_is_imported():
