@@ -65,7 +65,14 @@ class Server:
     """One Daphne process, started fresh for each measured run (so peak RSS is that run's)."""
 
     def __init__(
-        self, name: str, app: str, env: dict[str, str], out: Path, port: int | None = None
+        self,
+        name: str,
+        app: str,
+        env: dict[str, str],
+        out: Path,
+        port: int | None = None,
+        *,
+        held_socket: bool = False,
     ):
         self.name = name
         self.app = app
@@ -73,6 +80,17 @@ class Server:
         self.port = port or free_port()
         self.log_path = out / f"server-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # held_socket: this process holds the listening socket and each Daphne adopts it with
+        # --fd, as systemd's deploy/quorum@.socket does for deploy/quorum@.service. Across a
+        # restart the port keeps listening: connections wait in the backlog for the new process
+        # instead of being refused.
+        self.listener: socket.socket | None = None
+        if held_socket:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind((HOST, self.port))
+            self.listener.listen(DAPHNE_BACKLOG)
+            self.listener.set_inheritable(True)
 
     @property
     def pid(self) -> int:
@@ -83,19 +101,20 @@ class Server:
         with self.log_path.open("ab") as logf:
             logf.write(f"\n===== start {time.ctime()} port {self.port} =====\n".encode())
             logf.flush()
+            if self.listener is not None:
+                bind = ["--fd", str(self.listener.fileno())]
+                fds: tuple[int, ...] = (self.listener.fileno(),)
+            else:
+                bind = ["-e", f"tcp:port={self.port}:interface={HOST}:backlog={DAPHNE_BACKLOG}"]
+                fds = ()
             self.proc = subprocess.Popen(  # noqa: S603 (fixed argv)
-                [
-                    *DAPHNE,
-                    "-e",
-                    f"tcp:port={self.port}:interface={HOST}:backlog={DAPHNE_BACKLOG}",
-                    *DAPHNE_OPTS,
-                    self.app,
-                ],
+                [*DAPHNE, *bind, *DAPHNE_OPTS, self.app],
                 cwd=BASE,
                 env=self.env,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                pass_fds=fds,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -109,6 +128,13 @@ class Server:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"{self.name} did not answer in {timeout}s")
+
+    def close(self) -> None:
+        """Stop the process and let go of a held listening socket."""
+        self.stop()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def stop(self, grace: float = 5) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -174,6 +200,7 @@ class Bench:
         baseline: bool = False,
         port: int | None = None,
         patch: str | None = None,
+        held_socket: bool = False,
     ) -> Server:
         app, env = "config.asgi:application", self.quorum_env
         if baseline:
@@ -182,7 +209,7 @@ class Bench:
             app, env = "bench.patched_asgi:application", {**env, "QUORUM_BENCH_PATCH": patch}
             if "asyncio" in patch.split(","):
                 env["QUORUM_UVLOOP"] = "0"  # asyncio's own loop (config/serve.py)
-        server = Server(name, app, env, self.out, port)
+        server = Server(name, app, env, self.out, port, held_socket=held_socket)
         self.servers.append(server)
         return server
 
@@ -244,6 +271,8 @@ class Bench:
         for server in self.servers:
             with contextlib.suppress(Exception):
                 server.stop(grace=3)
+            with contextlib.suppress(Exception):
+                server.close()
 
     # -- setup ----------------------------------------------------------------------------
 
@@ -428,12 +457,24 @@ class Bench:
         self.save()
         return result
 
-    def reconnect(self) -> dict[str, Any]:
-        server = self.server("reconnect").start()
-        ready = self.out / "reconnect.ready"
-        out = self.out / "reconnect.json"
+    def reconnect(self) -> None:
+        for mode in self.args.reconnect_modes.split(","):
+            if mode not in RECONNECT_MODES:
+                raise SystemExit(f"--reconnect-modes: {mode!r} is not one of {RECONNECT_MODES}")
+            self.reconnect_once(held=mode == "held")
+
+    def reconnect_once(self, *, held: bool) -> dict[str, Any]:
+        """1,000 synced members, then a restart. held: the listening socket outlives the process
+        (systemd's socket unit, as deployed); plain: the port refuses connections meanwhile."""
+        key = "reconnect" if held else "reconnect-plain"
+        server = self.server(key, held_socket=held).start()
+        ready = self.out / f"{key}.ready"
+        out = self.out / f"{key}.json"
         try:
-            log(f"reconnect: {self.args.reconnect_members} members, then a server restart")
+            log(
+                f"{key}: {self.args.reconnect_members} members, then a server restart "
+                f"({'the listening socket held across it' if held else 'the port closed meanwhile'})"
+            )
             proc = self.load(
                 "reconnect", "--count", self.args.reconnect_members, "--ready-file", ready,
                 "--timeout", 120, servers=[server], out=out, timeout=600, wait=False,
@@ -455,7 +496,7 @@ class Bench:
                 spy.wait(timeout=120)
             result = json.loads(out.read_text())
         finally:
-            server.stop()
+            server.close()
         times = result.pop("synced_times", [])
         result.update(
             {
@@ -469,8 +510,9 @@ class Bench:
                 if times else None,
             }
         )  # fmt: skip
+        result["listening_socket_held"] = held
         log(f"  {result}")
-        self.results["scenarios"]["reconnect"] = result
+        self.results["scenarios"][key] = result
         self.save()
         return result
 
@@ -653,10 +695,13 @@ def table(results: dict[str, Any]) -> str:
             f"{i['kb_per_member']} kB/member, connect {i['connect_seconds']} s, "
             f"errors {i['connect_errors']}"
         )
-    if "reconnect" in sc:
-        r = sc["reconnect"]
+    for key in ("reconnect", "reconnect-plain"):
+        if key not in sc:
+            continue
+        r = sc[key]
+        how = "socket held, as deployed" if r.get("listening_socket_held") else "port closed"
         out.append(
-            f"reconnect: {r['synced']}/{r['members']} in sync "
+            f"{key} ({how}): {r['synced']}/{r['members']} in sync "
             f"{r['all_synced_after_restart_began_s']} s after the restart began "
             f"({r['all_synced_after_server_up_s']} s after the new server answered; restart took "
             f"{r['restart_seconds']} s; median client {r['p50_synced_after_restart_began_s']} s); "
@@ -686,6 +731,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 ALL = ["snapshot", "page", "main", "stretch", "scaleout", "idle", "reconnect", "ladder"]
+RECONNECT_MODES = ("held", "plain")
 
 
 def parse_ladder(text: str) -> list[tuple[int, float]]:
@@ -712,6 +758,13 @@ def main() -> None:
     parser.add_argument("--idle-members", type=int, default=2000)
     parser.add_argument("--idle-hold", type=float, default=20)
     parser.add_argument("--reconnect-members", type=int, default=1000)
+    parser.add_argument(
+        "--reconnect-modes",
+        default="held,plain",
+        help="restarts to measure: held (the listening socket outlives the process, as "
+        "deploy/quorum@.socket keeps it; the figure for the target) and plain (the port refuses "
+        "connections while no process listens)",
+    )
     parser.add_argument("--snapshot-iterations", type=int, default=300)
     parser.add_argument("--ladder", type=parse_ladder,
                         default=parse_ladder("2@2,3@2,4@2,5@2,6@2,8@2,10@2,12@2,14@2,16@2,20@2,30@2,40@2"),

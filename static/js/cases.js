@@ -114,13 +114,14 @@ function draftTools(draft) {
   // A member's buttons and their open rebuttal or question form (review-member.js).
   const member = modules.reviewMember;
   const comments = review.comments.filter((c) => c.draft_id === draft.id);
+  const unsent = member ? member.postsOn(draft.id) : []; // this member's, not stored yet
   return h("div", { class: "review-tools" },
     parts.length ? h("p", { class: "review-badges" }, parts) : null,
     member ? member.draftActions(draft, theCase, current) : null,
-    comments.length
+    comments.length || unsent.length
       ? h("ul", { class: "comment-list", "aria-label": "Rebuttals and questions" }, comments.map((c) =>
         h("li", { class: `comment ${c.kind}` },
           h("span", { class: "comment-kind" }, c.kind === "rebuttal" ? "Rebuttal" : "Question"),
-          ` ${memberName(c.author_id)}: `, c.text)))
+          ` ${memberName(c.author_id)}: `, c.text)), unsent)
       : null);
 }

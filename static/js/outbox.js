@@ -77,3 +77,69 @@ export class Outbox {
     return this.entries.size;
   }
 }
+
+// Messages that carry their own client_id and add something new (a rebuttal, a research note):
+// kept in localStorage from the moment they are sent until the server acknowledges or refuses
+// them, and sent again after a reconnect or a reload (the server answers a client_id it already
+// stored with a duplicate ack, never a second row). Another tab of the same person may keep its
+// own: writes merge with what storage holds, as the Outbox's do.
+export class KeptMessages {
+  constructor(key) {
+    this.key = key;
+    this.messages = new Map(); // client_id -> message (plus `refused`: the server's reason, once refused)
+    this.removed = new Set(); // client ids this tab settled since it last wrote
+    for (const [clientId, message] of Object.entries(this.read())) this.messages.set(clientId, message);
+  }
+
+  read() {
+    try {
+      const raw = JSON.parse(localStorage.getItem(this.key) || "{}");
+      return raw && typeof raw === "object" && !Array.isArray(raw) ? raw : {};
+    } catch (err) {
+      return {}; // a corrupt store is ignored rather than blocking the page
+    }
+  }
+
+  add(message) {
+    this.messages.set(message.client_id, message);
+    this.persist();
+  }
+
+  remove(clientId) {
+    if (!this.messages.delete(clientId)) return;
+    this.removed.add(clientId);
+    this.persist();
+  }
+
+  get(clientId) {
+    return this.messages.get(clientId);
+  }
+
+  has(clientId) {
+    return this.messages.has(clientId);
+  }
+
+  values() {
+    return [...this.messages.values()];
+  }
+
+  // Kept and still to be delivered (refused ones wait only for the person to read them).
+  unsentCount() {
+    let count = 0;
+    for (const message of this.messages.values()) if (!message.refused) count += 1;
+    return count;
+  }
+
+  persist() {
+    const stored = this.read();
+    for (const clientId of this.removed) delete stored[clientId];
+    for (const [clientId, message] of this.messages) stored[clientId] = message;
+    this.removed.clear();
+    try {
+      if (Object.keys(stored).length) localStorage.setItem(this.key, JSON.stringify(stored));
+      else localStorage.removeItem(this.key); // nothing kept: leave no trace on the device
+    } catch (err) {
+      // Storage full or disabled: the message still goes out over the socket when it can.
+    }
+  }
+}

@@ -5,6 +5,7 @@
 // User text only ever becomes text nodes (dom.js); links are http(s) only.
 
 import { h, clear, newClientId } from "./dom.js";
+import { KeptMessages } from "./outbox.js";
 
 export const APPROACHES = {
   open_weights: "Open weights",
@@ -35,28 +36,10 @@ export function createResearch({ socket, config, announce }) {
   let editing = null; // the note being edited: { id, version }
   let formError = "";
   let judgeError = "";
-  const pending = new Map(loadPending()); // client_id -> message not yet acknowledged
-
-  function loadPending() {
-    try {
-      return Object.entries(JSON.parse(localStorage.getItem(storeKey) || "{}"));
-    } catch (err) {
-      return [];
-    }
-  }
-
-  function persist() {
-    try {
-      if (pending.size) localStorage.setItem(storeKey, JSON.stringify(Object.fromEntries(pending)));
-      else localStorage.removeItem(storeKey); // nothing kept: leave no trace on the device
-    } catch (err) {
-      // storage full or disabled: the message is still sent
-    }
-  }
+  const pending = new KeptMessages(storeKey); // messages not yet acknowledged (outbox.js)
 
   function send(message) {
-    pending.set(message.client_id, message);
-    persist();
+    pending.add(message);
     socket.send(message);
     render();
   }
@@ -64,15 +47,15 @@ export function createResearch({ socket, config, announce }) {
   function flush() {
     if (!snap) return;
     const research = snap.research;
-    for (const [clientId, message] of [...pending]) {
+    for (const message of pending.values()) {
+      const clientId = message.client_id;
       const applied =
         message.type === "research.note.save"
           ? research.notes.some((n) => n.created_client_id === clientId || n.last_client_id === clientId)
           : research.judgements.some((j) => j.last_client_id === clientId);
-      if (applied) pending.delete(clientId);
+      if (applied) pending.remove(clientId);
       else socket.send(message);
     }
-    persist();
   }
 
   // ---- state from the room socket ---------------------------------------------------------
@@ -109,8 +92,7 @@ export function createResearch({ socket, config, announce }) {
   function handleAck(ack) {
     const message = pending.get(ack.client_id);
     if (!message) return false;
-    pending.delete(ack.client_id);
-    persist();
+    pending.remove(ack.client_id);
     if (message.type === "research.note.save") {
       if (form && form.dataset.clientId === ack.client_id) {
         form.reset();
@@ -134,8 +116,7 @@ export function createResearch({ socket, config, announce }) {
       setTimeout(() => socket.isOpen() && socket.send(message), 3000); // kept and sent again
       return true;
     }
-    pending.delete(error.client_id);
-    persist();
+    pending.remove(error.client_id);
     // Refused: the words stay in the form so nothing is lost.
     if (message.type === "research.note.save" && error.code === "conflict" && error.current && editing) {
       // Someone else saved this note meanwhile: their version is on the board; sending again

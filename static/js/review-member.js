@@ -53,7 +53,7 @@ export function draftActions(draft, theCase, current) {
       actions.push(h("button", {
         type: "button", class: "button small", "aria-pressed": chosen ? "true" : "false",
         onclick: () => {
-          send({ type: "case.vote", draft_id: draft.id, chosen: !chosen });
+          if (!send({ type: "case.vote", draft_id: draft.id, chosen: !chosen })) return;
           const list = review().my_case_votes;
           review().my_case_votes = chosen ? list.filter((id) => id !== draft.id) : [...list, draft.id];
           ctx.queueRender();
@@ -91,7 +91,10 @@ function commentForm(draft) {
       const input = document.getElementById(id);
       const text = input.value.trim();
       if (!text) return;
-      send({ type: "comment.add", client_id: newClientId(), draft_id: draft.id, kind, text });
+      // Kept on this device until the server has it (room.js's posts), so closing the form
+      // loses nothing even offline.
+      const sent = ctx.post({ type: "comment.add", client_id: newClientId(), draft_id: draft.id, kind, text });
+      if (!sent) ctx.announce("Offline: kept on this device, and posted when the connection is back.");
       input.value = "";
       ui.openForm = null;
       ctx.queueRender();
@@ -100,6 +103,38 @@ function commentForm(draft) {
   h("label", { for: id }, kind === "rebuttal" ? "Your rebuttal of this argument" : "Your question to this position"),
   h("input", { type: "text", id, maxlength: 1000, required: true, autocomplete: "off" }),
   h("button", { type: "submit", class: "button small primary" }, "Post"));
+}
+
+// This member's rebuttals and questions on `draftId` that the server does not have yet: on their
+// way, or kept on this device while offline. cases.js lists them under the room's.
+export function postsOn(draftId) {
+  return ctx.posts.values()
+    .filter((m) => m.type === "comment.add" && m.draft_id === draftId && !m.refused)
+    .map((m) => h("li", { class: `comment ${m.kind} unsent` },
+      h("span", { class: "comment-kind" }, m.kind === "rebuttal" ? "Rebuttal" : "Question"),
+      ` ${myMember() ? myMember().display_name : "You"}: `, m.text,
+      h("span", { class: "muted small" }, ctx.socket.isOpen() ? " (posting…)" : " (kept on this device: posted when you are back online)")));
+}
+
+// Posts the server refused for good (the review ended, the draft was hidden, …): the words stay
+// on screen, with the reason, until their author dismisses them.
+function refusedPosts() {
+  const refused = ctx.posts.values().filter((m) => m.type === "comment.add" && m.refused);
+  if (!refused.length) return null;
+  return h("section", { class: "card notice", id: "refused-posts", "aria-labelledby": "refused-posts-h" },
+    h("h2", { id: "refused-posts-h" }, refused.length === 1 ? "Not posted" : `${refused.length} not posted`),
+    h("p", { class: "help" }, "The room did not take these. Copy the words if you want them, then dismiss."),
+    h("ul", { class: "comment-list" }, refused.map((m) =>
+      h("li", { class: `comment ${m.kind}` },
+        h("span", { class: "comment-kind" }, m.kind === "rebuttal" ? "Rebuttal" : "Question"), ` ${m.text}`,
+        h("p", { class: "muted small" }, m.refused),
+        h("button", {
+          type: "button", class: "button small secondary",
+          onclick: () => {
+            ctx.posts.remove(m.client_id);
+            ctx.queueRender();
+          },
+        }, "Dismiss")))));
 }
 
 // ----- the vote ----------------------------------------------------------------------------------
@@ -115,7 +150,7 @@ function voteForm() {
       event.preventDefault();
       if (choice === null) return;
       const reason = document.getElementById("vote-reason").value.trim();
-      send({ type: "vote.cast", position_id: choice, reason });
+      if (!send({ type: "vote.cast", position_id: choice, reason })) return; // the form keeps both
       review().vote.mine = { position_id: choice, reason };
       ui.voteChoice = null;
       ctx.announce("Your vote is recorded.");
@@ -145,7 +180,7 @@ export function memberSections(where) {
   // The vote comes after the cases (read them first); the recommendation before them.
   const s = snap();
   const phase = s.room.phase;
-  const out = [];
+  const out = where === "before" ? [refusedPosts()] : [];
   if (phase === "review") {
     if (where === "after") out.push(review().vote.closed ? shared().voteResults() : voteForm());
   } else if (where === "after") {

@@ -18,8 +18,12 @@ export function init(context) {
 const snap = () => ctx.state.snap;
 const review = () => snap().review;
 
+// Sends a click's message (a mark, a vote): true if it went out. Offline it is not kept (the
+// button or form stays as it was, to press again); rebuttals and questions go through ctx.post.
 export function send(message) {
-  if (!ctx.socket.send(message)) ctx.announce("Offline: this was not sent. Try again when connected.");
+  if (ctx.socket.send(message)) return true;
+  ctx.announce("Offline: this was not sent. Try again when connected.");
+  return false;
 }
 
 // ----- events ------------------------------------------------------------------------------------

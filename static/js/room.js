@@ -10,7 +10,7 @@
 // warm-up. render() loads what the snapshot needs (neededModules) before it draws.
 
 import { h, clear, newClientId } from "./dom.js";
-import { Outbox } from "./outbox.js";
+import { KeptMessages, Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
 import { createResearch } from "./research.js";
 import { sameIds } from "./citations.js";
@@ -37,6 +37,8 @@ const RETRY_AFTER_ERROR_MS = 3000;
 
 const identity = config.memberId ? `m${config.memberId}` : `f${config.userId}`;
 const outbox = new Outbox(`quorum:outbox:${config.roomId}:${identity}`);
+// Rebuttals and questions posted and not yet acknowledged (or refused: kept until read).
+const posts = new KeptMessages(`quorum:posts:${config.roomId}:${identity}`);
 
 const state = {
   snap: null, // the last snapshot with events applied
@@ -74,6 +76,7 @@ const socket = new RoomSocket({
       for (const entry of outbox.entries.values()) entry.sent = false;
     }
     renderStatus();
+    if (posts.unsentCount()) queueRender(); // "posting…" becomes "kept on this device", and back
   },
   onFatal: (reason) => {
     state.fatal = reason;
@@ -95,6 +98,7 @@ function handleMessage(message) {
       state.synced = true;
       flush();
       research.flush();
+      flushPosts();
       renderStatus();
       break;
     case "ack":
@@ -191,6 +195,7 @@ function applySnapshot(snap) {
   }
   render();
   flush();
+  flushPosts();
 }
 
 function applyEvent(event) {
@@ -422,6 +427,13 @@ function settle(entry, version) {
 
 function handleAck(ack) {
   if (research.handleAck(ack)) return;
+  if (posts.has(ack.client_id)) {
+    posts.remove(ack.client_id);
+    if (!ack.duplicate) announce("Posted.");
+    renderStatus();
+    queueRender();
+    return;
+  }
   const entry = outbox.byClientId(ack.client_id);
   if (!entry) return;
   const item = serverItem(entry.target);
@@ -459,6 +471,10 @@ function handleAck(ack) {
 
 function handleError(error) {
   if (research.handleError(error)) return;
+  if (error.client_id && posts.has(error.client_id)) {
+    postRefused(error);
+    return;
+  }
   const entry = error.client_id ? outbox.byClientId(error.client_id) : null;
   if (!entry) {
     showError(error.message);
@@ -542,12 +558,49 @@ function keepEntriesOfOtherPositions() {
   }
 }
 
+// Posts: a rebuttal or a question is a new row, not a version of a slot, so it is kept under
+// its own client_id (posts) from the moment it is posted until the server acknowledges it, and
+// sent again after every (re)connect that does not show it stored; the server never stores a
+// client_id twice (protocol §17, comment.add).
+
+function post(message) {
+  posts.add(message);
+  const sent = socket.isOpen() && state.synced && socket.send(message);
+  renderStatus();
+  queueRender();
+  return sent;
+}
+
+function flushPosts() {
+  if (!state.snap || !socket.isOpen() || !state.synced) return;
+  const stored = new Set(((state.snap.review && state.snap.review.comments) || []).map((c) => c.client_id));
+  for (const message of posts.values()) {
+    if (stored.has(message.client_id)) posts.remove(message.client_id);
+    else if (!message.refused && !socket.send(message)) break;
+  }
+  renderStatus();
+  queueRender();
+}
+
+function postRefused(error) {
+  const message = posts.get(error.client_id);
+  if (["not_saved", "rate_limited", "server_error"].includes(error.code)) {
+    setTimeout(() => flushPosts(), RETRY_AFTER_ERROR_MS); // kept; sent again shortly
+    return;
+  }
+  // Refused for good (the review is over, the draft was hidden, …): kept, with the reason, until
+  // its author has read it and copied the words if they want them (review-member.js shows it).
+  posts.add({ ...message, refused: error.message || "Not posted." });
+  renderStatus();
+  queueRender();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Status, announcements, errors
 
 function renderStatus() {
   if (!statusEl) return;
-  const pending = outbox.pendingCount();
+  const pending = outbox.pendingCount() + posts.unsentCount();
   let text;
   let kind;
   if (state.fatal) {
@@ -1043,13 +1096,13 @@ function renderPresenting() {
 
 window.addEventListener("beforeunload", (event) => {
   // Everything is in localStorage already; warn only if changes have not reached the server.
-  if (outbox.pendingCount() && !socket.isOpen()) event.preventDefault();
+  if ((outbox.pendingCount() || posts.unsentCount()) && !socket.isOpen()) event.preventDefault();
 });
 
 // What the lazily loaded modules use of this page (they render into the same app and outbox);
 // `modules` holds them, as they arrive.
 const ctx = {
-  state, config, socket, outbox, app, modules, editors, announce, showError, render, queueRender,
+  state, config, socket, outbox, posts, post, app, modules, editors, announce, showError, render, queueRender,
   flush, queueChange, draftTarget, serverItem, editorValue, renderConflicts,
   renderRecommendationEditor, renderRecommendationView, positionIndex, positionName, memberName,
   slotLabel, draftOrder, draftBadges, feedbackList, memberChip, timerText, newClientId, PHASES,

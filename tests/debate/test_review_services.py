@@ -120,6 +120,27 @@ def test_member_rebuts_another_positions_argument(review):
     assert Comment.objects.count() == 1
 
 
+def test_a_stored_comment_resent_after_the_review_is_acknowledged_not_refused(review):
+    """The first ack can be lost with the connection while the review ends: the browser's
+    resend must hear "stored" (and forget its copy), not "wrong phase" (and keep it as refused).
+    A new comment is still refused then."""
+    t = review
+    sent = {
+        "room_id": t.room.pk,
+        "member_id": mid(t, "Cy"),
+        "client_id": "c-before-the-end",
+        "draft_id": t.ids["ana1"],
+        "kind": "rebuttal",
+        "text": "Mirrors keep the weights online.",
+    }
+    first = services.comment_add(**sent)
+    advance(t.room, t.facilitator, "recommendation")
+    again = services.comment_add(**sent)
+    assert again.duplicate and again.id == first.id and again.seq is None
+    assert Comment.objects.count() == 1
+    refused(WrongPhase, services.comment_add, **{**sent, "client_id": "c-after-the-end"})
+
+
 def test_comment_refusals_change_nothing(review, scenario, facilitator):
     t = review
     other = services.room_create(owner=facilitator, scenario=scenario, title="Other room")

@@ -3,7 +3,9 @@ closed before the change was sent."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from tests.e2e.support import (
     create_room,
@@ -145,3 +147,110 @@ def test_typing_around_a_lost_acknowledgement(stage):
     expect(page.locator("#save-status")).to_have_text("Saved", timeout=15_000)
     expect(page.locator("#arg-1")).to_have_value(LAST_WORDS, timeout=2_000)  # settled: Saved
     assert LAST_WORDS in export_markdown(fac.page, room_id), "the last words were lost"
+
+
+REBUTTAL = "Mirrored weights stay online long after any recall notice"
+AUTHOR_ARG = "A monitored API lets the lab withdraw the model the day misuse is found"
+LATE = "Posted offline while the facilitator ended the review"
+KEPT = re.compile(r"kept on this device")
+SHOTS = os.environ.get("QUORUM_SHOTS")  # a directory: save screenshots there, to look at
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def review_room(stage, rebutter_name: str, author_name: str):
+    """A room in review with two members on different positions, the author's argument written.
+    Returns (facilitator, rebutter, author, room id, the argument's draft id)."""
+    fac = stage.facilitator()
+    room_id, code = create_room(fac.page, f"Offline review {rebutter_name}")
+    rebutter = stage.actor(rebutter_name.lower())
+    author = stage.actor(author_name.lower())
+    join(rebutter.page, code, rebutter_name)
+    join(author.page, code, author_name)
+    open_console(fac.page)
+    fac.page.click("#advance")  # drafting: positions assigned, two members on two positions
+    expect(phase_step(author.page)).to_have_text("Drafting")
+    author.page.fill("#arg-1", AUTHOR_ARG)
+    expect(author.page.locator("#save-status")).to_have_text("Saved")
+    fac.page.click("#advance")  # review
+    for actor in (rebutter, author):
+        expect(phase_step(actor.page)).to_have_text("Review")
+    # The review's snapshot (which brings the other team's drafts) has arrived.
+    expect(rebutter.page.locator(".column li", has_text=AUTHOR_ARG)).to_be_visible()
+    draft_id = author.page.evaluate(
+        "(text) => window.quorum.state.snap.drafts.find((d) => d.text === text).id", AUTHOR_ARG
+    )
+    return fac, rebutter, author, room_id, draft_id
+
+
+def post_rebuttal(page, draft_id: int, text: str) -> None:
+    page.locator(".column li", has_text=AUTHOR_ARG).get_by_role("button", name="Rebut").click()
+    page.fill(f"#comment-{draft_id}", text)
+    page.get_by_role("button", name="Post").click()
+
+
+def stored_comments(page, text: str) -> int:
+    return page.evaluate(
+        "(text) => window.quorum.state.snap.review.comments.filter((c) => c.text === text).length",
+        text,
+    )
+
+
+def test_a_rebuttal_posted_offline_reaches_the_room_once_after_a_reload(stage):
+    fac, ivy, jon, room_id, draft_id = review_room(stage, "Ivy", "Jon")
+    ivy.context.set_offline(True)
+    expect(ivy.page.locator("#save-status")).to_have_text(OFFLINE)
+    post_rebuttal(ivy.page, draft_id, REBUTTAL)
+    # The form closes; the words stay under the argument, marked as not yet posted.
+    unsent = ivy.page.locator(".comment-list li.unsent")
+    expect(unsent).to_contain_text(REBUTTAL)
+    expect(unsent).to_contain_text(KEPT)
+    expect(ivy.page.locator("#save-status")).to_have_text("Offline — 1 change kept on this device")
+    shot(ivy.page, "rebuttal-kept-offline")
+    expect(jon.page.locator(".comment-list")).to_have_count(0)
+    # The tab goes away before the connection is back (a phone discarding it).
+    ivy.page.close()
+    ivy.context.set_offline(False)
+
+    page = ivy.watch(ivy.context.new_page())
+    page.goto(f"/rooms/{room_id}/")
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    expect(jon.page.locator(".comment-list")).to_contain_text(REBUTTAL)
+    expect(page.locator(".comment-list li:not(.unsent)")).to_contain_text(REBUTTAL)
+    expect(page.locator(".comment-list li.unsent")).to_have_count(0)
+    assert stored_comments(fac.page, REBUTTAL) == 1
+    assert page.evaluate("() => localStorage.length") == 0, "the posted rebuttal is still kept"
+    # Sent again after the reload, then nothing more: one row however often it went out.
+    page.reload()
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    assert stored_comments(page, REBUTTAL) == 1
+    assert not stage.script_errors(), stage.script_errors()
+
+
+def test_a_rebuttal_the_room_no_longer_takes_stays_on_screen_until_dismissed(stage):
+    fac, kim, _lee, room_id, draft_id = review_room(stage, "Kim", "Lee")
+    kim.context.set_offline(True)
+    expect(kim.page.locator("#save-status")).to_have_text(OFFLINE)
+    post_rebuttal(kim.page, draft_id, LATE)
+    fac.page.click("#advance")  # recommendation: rebuttals are over
+    expect(phase_step(fac.page)).to_have_text("Recommendation")
+    kim.context.set_offline(False)
+
+    refused = kim.page.locator("#refused-posts")
+    expect(refused).to_contain_text(LATE)
+    expect(refused).to_contain_text("review")  # the server's reason
+    shot(kim.page, "rebuttal-not-posted")
+    expect(kim.page.locator("#save-status")).to_have_text("Saved")
+    assert stored_comments(fac.page, LATE) == 0
+    assert LATE not in export_markdown(fac.page, room_id)
+    # Still there after a reload, until its author dismisses it.
+    kim.page.reload()
+    expect(refused).to_contain_text(LATE)
+    refused.get_by_role("button", name="Dismiss").click()
+    expect(refused).to_have_count(0)
+    assert kim.page.evaluate("() => localStorage.length") == 0
+    assert not stage.script_errors(), stage.script_errors()
