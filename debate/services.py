@@ -2034,12 +2034,16 @@ def comment_add(
     text = _clean_text(text, field="text", max_chars=COMMENT_MAX, required=True).strip()
     with transaction.atomic():
         room = room_lock(room_id=room_id)
-        member = _active_member(room, member_id)
         # A resend of a stored comment is answered as stored whatever happened since (the review
-        # may have ended while the first ack was lost on a dropped connection).
-        existing = Comment.objects.filter(author=member, client_id=client_id).first()
-        if existing is not None:
-            return SaveResult(id=existing.pk, version=1, duplicate=True, seq=None)
+        # may have ended, or its author been muted, while the first ack was lost on a dropped
+        # connection).
+        if member_id is not None:
+            existing = Comment.objects.filter(
+                room=room, author_id=member_id, client_id=client_id
+            ).first()
+            if existing is not None:
+                return SaveResult(id=existing.pk, version=1, duplicate=True, seq=None)
+        member = _active_member(room, member_id)
         _require_phase(room, Phase.REVIEW, _("Rebuttals and questions belong to the review."))
         draft = _review_draft(room, draft_id)
         if draft.position_id == member.position_id:

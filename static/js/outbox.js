@@ -88,6 +88,7 @@ export class KeptMessages {
     this.key = key;
     this.messages = new Map(); // client_id -> message (plus `refused`: the server's reason, once refused)
     this.removed = new Set(); // client ids this tab settled since it last wrote
+    this.changed = new Set(); // client ids this tab added or changed since it last wrote
     for (const [clientId, message] of Object.entries(this.read())) this.messages.set(clientId, message);
   }
 
@@ -102,12 +103,14 @@ export class KeptMessages {
 
   add(message) {
     this.messages.set(message.client_id, message);
+    this.changed.add(message.client_id);
     this.persist();
   }
 
   remove(clientId) {
     if (!this.messages.delete(clientId)) return;
     this.removed.add(clientId);
+    this.changed.delete(clientId);
     this.persist();
   }
 
@@ -131,10 +134,13 @@ export class KeptMessages {
   }
 
   persist() {
+    // Only what this tab changed is written: a message another tab settled since this one
+    // loaded it stays settled (this tab drops it when the server or a snapshot says so).
     const stored = this.read();
     for (const clientId of this.removed) delete stored[clientId];
-    for (const [clientId, message] of this.messages) stored[clientId] = message;
+    for (const clientId of this.changed) stored[clientId] = this.messages.get(clientId);
     this.removed.clear();
+    this.changed.clear();
     try {
       if (Object.keys(stored).length) localStorage.setItem(this.key, JSON.stringify(stored));
       else localStorage.removeItem(this.key); // nothing kept: leave no trace on the device

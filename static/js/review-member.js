@@ -94,7 +94,7 @@ function commentForm(draft) {
       // Kept on this device until the server has it (room.js's posts), so closing the form
       // loses nothing even offline.
       const sent = ctx.post({ type: "comment.add", client_id: newClientId(), draft_id: draft.id, kind, text });
-      if (!sent) ctx.announce("Offline: kept on this device, and posted when the connection is back.");
+      if (!sent && !ctx.socket.isOpen()) ctx.announce("Offline: kept on this device, and posted when the connection is back.");
       input.value = "";
       ui.openForm = null;
       ctx.queueRender();

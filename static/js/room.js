@@ -585,7 +585,13 @@ function flushPosts() {
 function postRefused(error) {
   const message = posts.get(error.client_id);
   if (["not_saved", "rate_limited", "server_error"].includes(error.code)) {
-    setTimeout(() => flushPosts(), RETRY_AFTER_ERROR_MS); // kept; sent again shortly
+    // Kept, and this one (only) sent again shortly: resending every kept post on each error
+    // would multiply the messages while the server is struggling.
+    const clientId = error.client_id;
+    setTimeout(() => {
+      const kept = posts.get(clientId);
+      if (kept && !kept.refused && socket.isOpen() && state.synced) socket.send(kept);
+    }, RETRY_AFTER_ERROR_MS);
     return;
   }
   // Refused for good (the review is over, the draft was hidden, …): kept, with the reason, until

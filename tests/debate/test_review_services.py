@@ -121,9 +121,9 @@ def test_member_rebuts_another_positions_argument(review):
 
 
 def test_a_stored_comment_resent_after_the_review_is_acknowledged_not_refused(review):
-    """The first ack can be lost with the connection while the review ends: the browser's
-    resend must hear "stored" (and forget its copy), not "wrong phase" (and keep it as refused).
-    A new comment is still refused then."""
+    """The first ack can be lost with the connection while the review ends (or its author is
+    muted): the browser's resend must hear "stored" (and forget its copy), not "wrong phase" or
+    "muted" (and keep it as refused). A new comment is still refused then."""
     t = review
     sent = {
         "room_id": t.room.pk,
@@ -134,11 +134,18 @@ def test_a_stored_comment_resent_after_the_review_is_acknowledged_not_refused(re
         "text": "Mirrors keep the weights online.",
     }
     first = services.comment_add(**sent)
+    services.member_mute(room_id=t.room.pk, actor=t.facilitator, member_id=mid(t, "Cy"), muted=True)
     advance(t.room, t.facilitator, "recommendation")
     again = services.comment_add(**sent)
     assert again.duplicate and again.id == first.id and again.seq is None
     assert Comment.objects.count() == 1
+    refused(Forbidden, services.comment_add, **{**sent, "client_id": "c-muted-and-late"})
+    services.member_mute(
+        room_id=t.room.pk, actor=t.facilitator, member_id=mid(t, "Cy"), muted=False
+    )
     refused(WrongPhase, services.comment_add, **{**sent, "client_id": "c-after-the-end"})
+    # Another member's resend of Cy's client id is not Cy's comment: refused, nothing stored.
+    refused(WrongPhase, services.comment_add, **{**sent, "member_id": mid(t, "Ana")})
 
 
 def test_comment_refusals_change_nothing(review, scenario, facilitator):

@@ -3,6 +3,7 @@ closed before the change was sent."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -253,4 +254,63 @@ def test_a_rebuttal_the_room_no_longer_takes_stays_on_screen_until_dismissed(sta
     refused.get_by_role("button", name="Dismiss").click()
     expect(refused).to_have_count(0)
     assert kim.page.evaluate("() => localStorage.length") == 0
+    assert not stage.script_errors(), stage.script_errors()
+
+
+def test_a_post_the_server_could_not_save_is_sent_again_alone(stage):
+    """A `not_saved` answer resends that one post after 3 s, not every kept post: one error per
+    post must not multiply the messages while the server struggles."""
+    _fac, mia, _ned, room_id, draft_id = review_room(stage, "Mia", "Ned")
+    # Mia's tab talks to the server through a relay that can refuse connections, and answers the
+    # first try of every post with `not_saved` instead of passing it on.
+    link = {"down": False, "routes": []}
+    tries: dict[str, int] = {}
+
+    def relay(ws):
+        if link["down"]:
+            ws.close()
+            return
+        server = ws.connect_to_server()
+        link["routes"].append(ws)
+
+        def from_page(message):
+            data = json.loads(message)
+            if data.get("type") == "comment.add":
+                tries[data["client_id"]] = tries.get(data["client_id"], 0) + 1
+                if tries[data["client_id"]] == 1:
+                    ws.send(
+                        json.dumps(
+                            {
+                                "type": "error",
+                                "code": "not_saved",
+                                "message": "Not saved, try again.",
+                                "client_id": data["client_id"],
+                            }
+                        )
+                    )
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    page = mia.watch(mia.context.new_page())
+    page.route_web_socket(re.compile(r"/ws/rooms/\d+/$"), relay)
+    page.goto(f"/rooms/{room_id}/")
+    mia.page.close()
+    expect(page.locator("#save-status")).to_have_text("Saved")
+
+    link["down"] = True
+    link["routes"][-1].close()
+    expect(page.locator("#save-status")).to_have_text(OFFLINE)
+    words = [f"{REBUTTAL} (first)", f"{REBUTTAL} (second)", f"{REBUTTAL} (third)"]
+    for text in words:
+        post_rebuttal(page, draft_id, text)
+    expect(page.locator(".comment-list li.unsent")).to_have_count(3)
+    link["down"] = False  # the three go out together on the reconnect; each is refused once
+
+    expect(page.locator("#save-status")).to_have_text("Saved", timeout=20_000)
+    for text in words:
+        expect(page.locator(".comment-list li:not(.unsent)", has_text=text)).to_have_count(1)
+    page.wait_for_timeout(4_000)  # any stray retry would have gone out by now
+    assert sorted(tries.values()) == [2, 2, 2], tries
     assert not stage.script_errors(), stage.script_errors()
