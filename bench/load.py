@@ -169,6 +169,19 @@ def now() -> float:
     return time.time()
 
 
+def latency_spread(stats: Stats) -> dict[str, Any]:
+    """p99 of teammate deliveries by second of the window (by send time) and by room."""
+    by_second: dict[int, list[float]] = {}
+    by_room: dict[int, list[float]] = {}
+    for sent, room, ms in stats.latency_points:
+        by_second.setdefault(int(sent - stats.window[0]), []).append(ms)
+        by_room.setdefault(room, []).append(ms)
+    return {
+        "p99_ms_by_second": [percentiles(by_second[k])["p99"] for k in sorted(by_second)],
+        "p99_ms_by_room": {k: percentiles(v)["p99"] for k, v in sorted(by_room.items())},
+    }
+
+
 def percentiles(samples: list[float]) -> dict[str, float | int | None]:
     if not samples:
         return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None, "mean": None}
@@ -535,6 +548,9 @@ class Stats:
         self.latency: list[float] = []
         self.fac_latency: list[float] = []
         self.ack_latency: list[float] = []
+        # (send time, room, ms) of each teammate delivery: when in the window, and in which
+        # room, the late ones were (a stall of the whole process, or one room's backlog)
+        self.latency_points: list[tuple[float, int, float]] = []
         self.deliveries_in_window = 0
         self.frames_in_window = 0  # event frames: a run of ticks is one frame, many deliveries
         self.acks_in_window = 0
@@ -672,9 +688,12 @@ class Client:
         except (IndexError, ValueError):
             return
         if self.stats.in_window(sent):
-            (self.stats.fac_latency if self.is_facilitator else self.stats.latency).append(
-                (t - sent) * 1000
-            )
+            ms = (t - sent) * 1000
+            if self.is_facilitator:
+                self.stats.fac_latency.append(ms)
+            else:
+                self.stats.latency.append(ms)
+                self.stats.latency_points.append((sent, self.seat.room_index, ms))
 
     def _slot_of(self, client_id: str) -> Slot | None:
         for slot in self.slots:
@@ -972,6 +991,7 @@ async def cmd_typing(args: argparse.Namespace) -> dict[str, Any]:
                 "latency_ms": percentiles(stats.latency),
                 "facilitator_latency_ms": percentiles(stats.fac_latency),
                 "ack_latency_ms": percentiles(stats.ack_latency),
+                **latency_spread(stats),
                 "deliveries_per_s": round(stats.deliveries_in_window / duration, 1),
                 "event_frames_per_s": round(stats.frames_in_window / duration, 1),
                 "saves_per_s": round(stats.acks_in_window / duration, 1),

@@ -28,6 +28,9 @@ proposed in bench/RESULTS.md before anyone changes the application.
   (DB_CHECK_IDLE_SECONDS=0 does the same): the before of the eighth round.
 - `nosink`: the channel layer queues every group message for its consumer, as channels_redis
   does (no tick taken by an idle socket's run directly): the before of the seventh round.
+- `publishone`: each broadcast publishes in a pipeline of its own under the shard's lock (one
+  round trip per event, so at most one per turn of the event loop), and group_send is
+  channels_redis's, instead of the layer's batches: the before of the tenth round.
 - `nocarry`: a run of ticks always leaves in its own frame, never inside the event after it.
 - `threads`: draft_save runs with thread_sensitive=False (the loop's default executor, 6
   threads on 2 cores) instead of the process-wide single thread, so saves of different rooms
@@ -147,6 +150,30 @@ if "nosink" in PATCHES:
     from config import channel_layers
 
     channel_layers.ResilientLoopLayer.set_sink = lambda self, channel, sink: None
+
+if "publishone" in PATCHES:
+    from config import channel_layers
+
+    async def group_send_many_alone(self, sends):
+        """Each call its own pipeline, under the shard's lock, as before the tenth round."""
+        layer = self._get_layer()
+        by_shard = {}
+        for group, message in sends:
+            channel = layer._get_group_channel_name(group)
+            shard = layer._get_shard(channel)
+            by_shard.setdefault(id(shard), (shard, []))[1].append(
+                (channel, self.serialize(message))
+            )
+        for shard, items in by_shard.values():
+            async with shard._lock:
+                shard._ensure_redis()
+                pipe = shard._redis.pipeline(transaction=False)
+                for channel, data in items:
+                    pipe.publish(channel, data)
+                await pipe.execute()
+
+    channel_layers.ResilientRedisPubSubChannelLayer.group_send_many = group_send_many_alone
+    del channel_layers.ResilientRedisPubSubChannelLayer.group_send  # channels_redis's own
 
 if "nocarry" in PATCHES:
     consumers.RoomConsumer._run_ending_at = lambda self, seq: None

@@ -465,7 +465,7 @@ class Bench:
             for mode in self.args.reconnect_modes.split(","):  # checked in main()
                 key = "reconnect" if mode == "held" else "reconnect-plain"
                 try:
-                    runs.setdefault(key, []).append(self.reconnect_once(held=mode == "held"))
+                    runs.setdefault(key, []).append(self.reconnect_once(held=mode == "held", run=n))
                 except Exception as exc:  # the other mode still runs; the failure is recorded
                     log(f"reconnect ({mode}, run {n + 1}) failed: {exc!r}")
                     self.results["scenarios"][f"reconnect-{mode}-error"] = repr(exc)
@@ -479,13 +479,17 @@ class Bench:
             self.results["scenarios"][key] = median
         self.save()
 
-    def reconnect_once(self, *, held: bool) -> dict[str, Any]:
+    def reconnect_once(self, *, held: bool, run: int = 0) -> dict[str, Any]:
         """1,000 synced members, then a restart. held: the listening socket outlives the process
         (systemd's socket unit, as deployed); plain: the port refuses connections meanwhile."""
         key = "reconnect" if held else "reconnect-plain"
-        server = self.server(key, held_socket=held).start()
-        ready = self.out / f"{key}.ready"
-        out = self.out / f"{key}.json"
+        # Each run its own files: a ready file left by the run before would start the restart
+        # before this run's clients are in.
+        name = f"{key}-{run}"
+        server = self.server(name, held_socket=held).start()
+        ready = self.out / f"{name}.ready"
+        out = self.out / f"{name}.json"
+        ready.unlink(missing_ok=True)
         try:
             log(
                 f"{key}: {self.args.reconnect_members} members, then a server restart "
@@ -506,7 +510,7 @@ class Bench:
             t_stopped = time.time()
             server.start()
             t_up = time.time()
-            spy = self.py_spy(server, key, 20) if self.args.profile_reconnect else None
+            spy = self.py_spy(server, name, 20) if self.args.profile_reconnect else None
             proc.wait(timeout=300)
             if spy is not None:
                 spy.wait(timeout=120)

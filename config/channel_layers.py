@@ -13,6 +13,13 @@ It also lets a consumer take a group message on the spot instead of through its 
 instead of waking every recipient's consumer task. A message goes to the sink only while the
 channel's queue is empty and its consumer is not handling a message it received, so it never
 overtakes one that arrived before it.
+
+And it publishes a process's group messages in batches (`ResilientLoopLayer.publish`): every
+message sent while the last batch was on its way to Redis goes in the next batch, one pipeline,
+one round trip. channels_redis publishes one message per round trip under the shard's lock, and a
+round trip lasts at least a turn of the event loop, so a busy process could publish no more
+messages a second than its loop made turns: past that, events queued behind the lock and reached
+the sockets seconds late while the saves were acknowledged at once (bench/RESULTS.md, tenth round).
 """
 
 from __future__ import annotations
@@ -93,6 +100,53 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
         # receive() and not yet asked for the next one (it is handling that message).
         self.sinks: dict[str, Sink] = {}
         self.busy: set[str] = set()
+        # Messages waiting for the next batch, each send with the future its caller awaits; the
+        # task that publishes batches while there are any.
+        self._outbox: list[tuple[list[tuple[str, bytes]], asyncio.Future[None]]] = []
+        self._publisher: asyncio.Task[None] | None = None
+
+    def publish(self, items: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+        """Publish (channel, serialised message) pairs, in order, after everything this loop's
+        layer was given before them. The future is done when Redis has them, or holds the error
+        that stopped their batch; a caller that stops waiting (cancels it) before its batch
+        leaves takes its messages back."""
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.append((items, future))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_outbox())
+        return future
+
+    async def _publish_outbox(self) -> None:
+        while self._outbox:
+            batch = [entry for entry in self._outbox if not entry[1].done()]
+            self._outbox = []
+            error: BaseException | None = None
+            try:
+                by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
+                for items, _ in batch:
+                    for channel, data in items:
+                        shard = self._get_shard(channel)
+                        by_shard.setdefault(id(shard), (shard, []))[1].append((channel, data))
+                for shard, items in by_shard.values():
+                    async with shard._lock:
+                        shard._ensure_redis()
+                        pipe = shard._redis.pipeline(transaction=False)
+                        for channel, data in items:
+                            pipe.publish(channel, data)
+                        await pipe.execute()
+            except asyncio.CancelledError:
+                error = ConnectionError("the channel layer was closed")
+                raise
+            except Exception as exc:
+                error = exc
+            finally:
+                for _, future in batch:
+                    if future.done():
+                        continue
+                    if error is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(error)
 
     def set_sink(self, channel: str, sink: Sink) -> None:
         """Offer this channel's group messages to `sink` first, while the channel is idle. The
@@ -121,6 +175,12 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
     async def flush(self):
         self.sinks.clear()
         self.busy.clear()
+        if self._publisher is not None and not self._publisher.done():
+            self._publisher.cancel()  # its batch's callers get an error
+        for _, future in self._outbox:
+            if not future.done():
+                future.set_exception(ConnectionError("the channel layer was closed"))
+        self._outbox = []
         await super().flush()
 
     async def _subscribe_to_channel(self, channel):
@@ -152,22 +212,17 @@ class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
         return layer
 
     async def group_send_many(self, sends: list[tuple[str, dict]]) -> None:
-        """Publish several group messages, in order, in one Redis round trip per shard (a
-        pipeline). channels_redis's group_send publishes one message per round trip under the
-        shard's lock, so a process could publish no faster than one round trip per group
-        message, and an event goes to up to five groups (debate.events, docs/architecture.md)."""
+        """Publish several group messages, in order, in the loop layer's next batch (one Redis
+        round trip per shard for everything sent meanwhile). An event goes to up to five groups
+        (debate.events, docs/architecture.md)."""
         layer = self._get_layer()
-        by_shard: dict[int, tuple] = {}
-        for group, message in sends:
-            channel = layer._get_group_channel_name(group)
-            shard = layer._get_shard(channel)
-            by_shard.setdefault(id(shard), (shard, []))[1].append(
-                (channel, self.serialize(message))
-            )
-        for shard, items in by_shard.values():
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
-                for channel, data in items:
-                    pipe.publish(channel, data)
-                await pipe.execute()
+        items = [
+            (layer._get_group_channel_name(group), self.serialize(message))
+            for group, message in sends
+        ]
+        await layer.publish(items)
+
+    async def group_send(self, group, message):
+        """The same queue as group_send_many, so a message sent after an event never overtakes
+        it (the facilitators' typing hint after the draft it belongs to)."""
+        await self.group_send_many([(group, message)])

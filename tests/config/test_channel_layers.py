@@ -1,17 +1,23 @@
 """config.channel_layers: which group messages a socket's sink is offered, and that everything
 else reaches the socket's queue as channels_redis would deliver it. These drive the layer's own
 routing (`DirectDeliveryShard._receive_message`, the call its Redis receive loop makes for each
-published message) without a Redis server: routing does no I/O. The sockets' side, over a real
+published message) without a Redis server: routing does no I/O. Publishing in batches is tested
+over a real Redis (REDIS_URL, default 127.0.0.1:6379). The sockets' side, over a real
 Redis, is in tests/debate/test_socket_savings.py."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from typing import Any
 
 import pytest
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config.channel_layers import ResilientLoopLayer, ResilientRedisPubSubChannelLayer
+from tests.conftest import service_reachable, skip_or_fail
 
 GROUP = "quorum__group__room.1.team.2"
 
@@ -129,3 +135,103 @@ def test_a_sink_that_fails_costs_nobody_the_message(layer):
     publish(layer, message("tick", 3))
     assert queued(layer, "a") == [message("tick", 3)]  # a's sink broke: a gets it queued
     assert queued(layer, "b") == []  # b's sink took it
+
+
+# --- publishing in batches, over a real Redis ------------------------------------------------
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis_layer():
+    if not service_reachable(REDIS_URL, 6379):
+        skip_or_fail(f"Redis is not reachable at {REDIS_URL}")
+    layer = ResilientRedisPubSubChannelLayer(hosts=[REDIS_URL], prefix=f"test-{uuid.uuid4().hex}")
+    yield layer
+    await layer.flush()
+
+
+@pytest.fixture
+def pipelines(monkeypatch) -> list[int]:
+    """The size of every pipeline the layer sends to Redis, one round trip each."""
+    sizes: list[int] = []
+    execute = Pipeline.execute
+
+    async def counted(self, *args, **kwargs):
+        sizes.append(len(self.command_stack))
+        return await execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counted)
+    return sizes
+
+
+def numbered(n: int) -> dict[str, Any]:
+    return {"type": "room.event", "event": {"type": "draft.updated", "seq": n}}
+
+
+async def received(layer, channel: str, count: int) -> list[int]:
+    return [
+        (await asyncio.wait_for(layer.receive(channel), 5))["event"]["seq"] for _ in range(count)
+    ]
+
+
+async def test_messages_sent_meanwhile_leave_together_in_order(redis_layer, pipelines):
+    """Fifty events (two groups each) and a typing hint sent at once: every message arrives, in
+    the order sent, in one or two round trips instead of channels_redis's 101."""
+    channel = await redis_layer.new_channel()
+    await redis_layer.group_add("team", channel)
+    await redis_layer.group_add("facilitators", channel)
+    sends = [redis_layer.group_send_many([("team", numbered(n)), ("facilitators", numbered(n))])
+             for n in range(50)]  # fmt: skip
+    sends.insert(25, redis_layer.group_send("facilitators", numbered(999)))
+    await asyncio.gather(*sends)
+    expected = [n for n in range(25) for _ in (0, 1)] + [999]
+    expected += [n for n in range(25, 50) for _ in (0, 1)]
+    assert await received(redis_layer, channel, 101) == expected
+    assert sum(pipelines) == 101 and len(pipelines) <= 2
+
+
+async def test_a_send_whose_caller_gave_up_before_its_batch_left_is_not_published(
+    redis_layer, pipelines
+):
+    """As with channels_redis, where a cancelled send never took the lock: a broadcast that
+    timed out while Redis was slow does not arrive later, out of its time."""
+    channel = await redis_layer.new_channel()
+    await redis_layer.group_add("team", channel)
+    shard = redis_layer._get_layer()._shards[0]
+    async with shard._lock:  # the first batch waits here, as behind a slow round trip
+        first = asyncio.ensure_future(redis_layer.group_send("team", numbered(1)))
+        await asyncio.sleep(0.05)
+        given_up = asyncio.ensure_future(redis_layer.group_send("team", numbered(2)))
+        await asyncio.sleep(0.05)
+        given_up.cancel()
+    await first
+    await redis_layer.group_send("team", numbered(3))
+    assert await received(redis_layer, channel, 2) == [1, 3]
+    assert given_up.cancelled()
+    assert pipelines == [1, 1]
+
+
+async def test_a_failed_batch_is_an_error_for_its_callers_and_the_next_one_goes(
+    redis_layer, monkeypatch
+):
+    channel = await redis_layer.new_channel()
+    await redis_layer.group_add("team", channel)
+    execute = Pipeline.execute
+    failures = [RedisConnectionError("Redis went away")]
+
+    async def failing_once(self, *args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return await execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", failing_once)
+    results = await asyncio.gather(
+        redis_layer.group_send("team", numbered(1)),
+        redis_layer.group_send("team", numbered(2)),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results] == [RedisConnectionError, RedisConnectionError]
+    await redis_layer.group_send("team", numbered(3))
+    assert await received(redis_layer, channel, 1) == [3]
+    assert redis_layer._get_layer().channels[channel].empty()
