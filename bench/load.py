@@ -18,7 +18,8 @@ Subcommands (all traffic goes to 127.0.0.1; every wait has a timeout):
                - server CPU and peak RSS (/proc of the server pids), PostgreSQL backend CPU,
                  the load generator's own CPU, the event loop's lag;
                - database writes per save: pg_stat_database xact_commit and
-                 tup_inserted+tup_updated+tup_deleted deltas / saves, and per table.
+                 tup_inserted+tup_updated+tup_deleted deltas / saves, and per table; the share
+                 of updates that were heap-only (HOT); WAL bytes per save.
              With --baseline the clients speak to bench/baseline.py instead (no join, no cookie).
              With several --port values members are spread over the processes (scale-out).
   idle       N members connect, sync and stay idle (browser heartbeat); server RSS.
@@ -341,11 +342,22 @@ class PgStats:
             )
             commit, ins, upd, dele = cur.fetchone()
             cur.execute(
-                "select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables "
-                "where n_tup_ins + n_tup_upd + n_tup_del > 0"
+                "select relname, n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd "
+                "from pg_stat_user_tables where n_tup_ins + n_tup_upd + n_tup_del > 0"
             )
-            tables = {name: (i, u, d) for name, i, u, d in cur.fetchall()}
-        return {"commits": commit, "writes": ins + upd + dele, "tables": tables}
+            rows = cur.fetchall()
+            tables = {name: (i, u, d) for name, i, u, d, _ in rows}
+            # The WAL position (the whole server's: the benchmark is alone on it)
+            cur.execute("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+            wal = cur.fetchone()[0]
+        return {
+            "commits": commit,
+            "writes": ins + upd + dele,
+            "tables": tables,
+            "updates": sum(r[2] for r in rows),
+            "hot_updates": sum(r[4] for r in rows),
+            "wal": wal,
+        }
 
     def _backend_pids(self) -> list[int]:
         conn = self._connect()
@@ -402,6 +414,11 @@ class PgStats:
             "commits_per_save": per(b["commits"] - a["commits"]),
             "writes_per_save": per(b["writes"] - a["writes"]),
             "writes_per_save_by_table": tables,
+            # heap-only updates rewrite the row on its page and write no index entry
+            "hot_update_share": round((b["hot_updates"] - a["hot_updates"]) / updates, 3)
+            if (updates := b["updates"] - a["updates"])
+            else None,
+            "wal_bytes_per_save": per(b["wal"] - a["wal"]),
         }
 
     def close(self) -> None:

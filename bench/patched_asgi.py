@@ -22,6 +22,8 @@ proposed in bench/RESULTS.md before anyone changes the application.
   ticks up to N ms (QUORUM_TICK_RUN_MS) instead of the default 600.
 - `gcdefault`: the collector as Python leaves it, instead of config/asgi.py's tuning
   (gc.unfreeze(), thresholds 700, 10, 10): the before of the eighth round.
+- `gclog`: a measuring patch, not a fix: logs every collection of the oldest generation, and
+  any collection of 20 ms or more, with its duration (the server's log in bench/out/).
 - `asyncio`: Daphne runs on asyncio's own loop instead of uvloop's (QUORUM_UVLOOP=0 for
   config/serve.py, set by bench/run.py; nothing to patch here): the before of the eighth round.
 - `checkall`: the pool checks every connection it hands out, as Django's own pool does
@@ -128,6 +130,24 @@ if "nocheck" in PATCHES:
 
     # The pool is made on first use, after this import: no check query per checkout.
     connections["default"].settings_dict["CONN_HEALTH_CHECKS"] = False
+
+if "gclog" in PATCHES:
+    import gc
+    import time
+
+    _gc_started = [0.0]
+
+    def _gc_timer(phase: str, info: dict) -> None:
+        if phase == "start":
+            _gc_started[0] = time.perf_counter()
+            return
+        ms = (time.perf_counter() - _gc_started[0]) * 1000
+        if ms >= 20 or info["generation"] == 2:
+            logger.warning(
+                "gc generation %d: %.1f ms, %d collected", info["generation"], ms, info["collected"]
+            )
+
+    gc.callbacks.append(_gc_timer)
 
 if "gcdefault" in PATCHES:
     import gc

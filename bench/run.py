@@ -642,7 +642,8 @@ def table(results: dict[str, Any]) -> str:
     head = (
         f"{'scenario':<34} {'runs':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
         f"{'deliv/s':>8} {'saves/s':>8} {'lost':>5} {'pend':>6} {'dup':>4} {'srvCPU%':>8} {'genCPU%':>8} "
-        f"{'pgCPU%':>7} {'RSS MB':>7} {'wr/save':>8} {'tx/save':>8} {'p99/base':>8}"
+        f"{'pgCPU%':>7} {'RSS MB':>7} {'wr/save':>8} {'tx/save':>8} {'WAL B/save':>10} {'HOT':>5} "
+        f"{'p99/base':>8}"
     )
     lines = [head, "-" * len(head)]
     base_p99: dict[str, Any] = {}
@@ -667,7 +668,9 @@ def table(results: dict[str, Any]) -> str:
             f"{g(lambda r: r['cpu'].get('postgres_pct'))!s:>7} "
             f"{g(lambda r: r['server_peak_rss_mb']):>7} "
             f"{g(lambda r: r.get('db', {}).get('writes_per_save'))!s:>8} "
-            f"{g(lambda r: r.get('db', {}).get('commits_per_save'))!s:>8} {vs:>8}"
+            f"{g(lambda r: r.get('db', {}).get('commits_per_save'))!s:>8} "
+            f"{g(lambda r: r.get('db', {}).get('wal_bytes_per_save'))!s:>10} "
+            f"{g(lambda r: r.get('db', {}).get('hot_update_share'))!s:>5} {vs:>8}"
         )
     out = ["\n".join(lines), ""]
     lq, lb = sc.get("ladder-quorum"), sc.get("ladder-baseline")

@@ -310,7 +310,8 @@ class Draft(models.Model):
 
     class Meta:
         ordering = ["position__order", "kind", "slot", "created_at"]
-        indexes = [models.Index(fields=["room", "seq"], name="draft_room_seq")]
+        # No index may include a column a typing save changes (seq, text, version...): the
+        # save must stay a heap-only update (migration 0010).
         constraints = [
             models.UniqueConstraint(
                 fields=["author", "position", "round", "kind", "slot"], name="draft_slot_unique"

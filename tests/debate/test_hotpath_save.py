@@ -453,3 +453,29 @@ def test_the_positions_for_the_ticks_come_from_the_process_cache(written, broadc
     with CaptureQueriesContext(connection) as ctx:
         broadcasts(_save, **_args(written, client_id="a3", text="more", base_version=2))
     assert len(ctx.captured_queries) == 1
+
+
+def test_a_typing_save_rewrites_its_row_in_place_touching_no_index(written):
+    """A heap-only update (HOT): no index entry written, so one page per save, not eight. Any
+    index on a column the save changes (Draft.seq, version, text...) makes this 0."""
+    _needs_postgresql()
+    table = Draft._meta.db_table
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated(%s::regclass),"
+                " pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                [table, table],
+            )
+            return cursor.fetchone()
+
+    before = updates()
+    for version in range(1, 5):
+        _save(**_args(written, "Ana", client_id=f"hot-{version}", text=f"Edit {version}.",
+                      base_version=version))  # fmt: skip
+    updated, hot = (now - then for now, then in zip(updates(), before, strict=True))
+    assert (updated, hot) == (4, 4)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
+        assert cursor.fetchone()[0] == ["fillfactor=70"]
