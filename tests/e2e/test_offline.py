@@ -155,8 +155,6 @@ AUTHOR_ARG = "A monitored API lets the lab withdraw the model the day misuse is 
 LATE = "Posted offline while the facilitator ended the review"
 KEPT = re.compile(r"kept on this device")
 SHOTS = os.environ.get("QUORUM_SHOTS")  # a directory: save screenshots there, to look at
-# QUORUM_SHOTS_PHONE=1: the member who posts offline is on a phone-sized screen (390 x 844)
-PHONE = {"width": 390, "height": 844} if os.environ.get("QUORUM_SHOTS_PHONE") == "1" else {}
 
 
 def shot(page, name: str) -> None:
@@ -170,7 +168,7 @@ def review_room(stage, rebutter_name: str, author_name: str):
     Returns (facilitator, rebutter, author, room id, the argument's draft id)."""
     fac = stage.facilitator()
     room_id, code = create_room(fac.page, f"Offline review {rebutter_name}")
-    rebutter = stage.actor(rebutter_name.lower(), **PHONE)
+    rebutter = stage.actor(rebutter_name.lower())
     author = stage.actor(author_name.lower())
     join(rebutter.page, code, rebutter_name)
     join(author.page, code, author_name)
