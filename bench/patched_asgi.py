@@ -177,20 +177,9 @@ if "publishone" in PATCHES:
     async def group_send_many_alone(self, sends):
         """Each call its own pipeline, under the shard's lock, as before the tenth round."""
         layer = self._get_layer()
-        by_shard = {}
-        for group, message in sends:
-            channel = layer._get_group_channel_name(group)
-            shard = layer._get_shard(channel)
-            by_shard.setdefault(id(shard), (shard, []))[1].append(
-                (channel, self.serialize(message))
-            )
-        for shard, items in by_shard.values():
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
-                for channel, data in items:
-                    pipe.publish(channel, data)
-                await pipe.execute()
+        await layer.publish_pipelined(
+            [(layer._get_group_channel_name(g), self.serialize(m)) for g, m in sends]
+        )
 
     channel_layers.ResilientRedisPubSubChannelLayer.group_send_many = group_send_many_alone
     del channel_layers.ResilientRedisPubSubChannelLayer.group_send  # channels_redis's own

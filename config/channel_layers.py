@@ -122,18 +122,7 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
             self._outbox = []
             error: BaseException | None = None
             try:
-                by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
-                for items, _ in batch:
-                    for channel, data in items:
-                        shard = self._get_shard(channel)
-                        by_shard.setdefault(id(shard), (shard, []))[1].append((channel, data))
-                for shard, items in by_shard.values():
-                    async with shard._lock:
-                        shard._ensure_redis()
-                        pipe = shard._redis.pipeline(transaction=False)
-                        for channel, data in items:
-                            pipe.publish(channel, data)
-                        await pipe.execute()
+                await self.publish_pipelined([pair for items, _ in batch for pair in items])
             except asyncio.CancelledError:
                 error = ConnectionError("the channel layer was closed")
                 raise
@@ -147,6 +136,21 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
                         future.set_result(None)
                     else:
                         future.set_exception(error)
+
+    async def publish_pipelined(self, items: list[tuple[str, bytes]]) -> None:
+        """Publish the pairs in order, one pipeline (one round trip) per shard, under the shard's
+        lock as channels_redis's own publish is."""
+        by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
+        for channel, data in items:
+            shard = self._get_shard(channel)
+            by_shard.setdefault(id(shard), (shard, []))[1].append((channel, data))
+        for shard, pairs in by_shard.values():
+            async with shard._lock:
+                shard._ensure_redis()
+                pipe = shard._redis.pipeline(transaction=False)
+                for channel, data in pairs:
+                    pipe.publish(channel, data)
+                await pipe.execute()
 
     def set_sink(self, channel: str, sink: Sink) -> None:
         """Offer this channel's group messages to `sink` first, while the channel is idle. The
