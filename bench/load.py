@@ -177,9 +177,14 @@ def latency_spread(stats: Stats) -> dict[str, Any]:
     for sent, room, ms in stats.latency_points:
         by_second.setdefault(int(sent - stats.window[0]), []).append(ms)
         by_room.setdefault(room, []).append(ms)
+    acks: dict[int, list[float]] = {}
+    for sent, ms in stats.ack_points:
+        acks.setdefault(int(sent - stats.window[0]), []).append(ms)
     return {
         "p99_ms_by_second": [percentiles(by_second[k])["p99"] for k in sorted(by_second)],
         "p99_ms_by_room": {k: percentiles(v)["p99"] for k, v in sorted(by_room.items())},
+        # the acknowledgements too: late with the deliveries, the save itself waited
+        "ack_p99_ms_by_second": [percentiles(acks[k])["p99"] for k in sorted(acks)],
     }
 
 
@@ -295,15 +300,29 @@ class Sampler:
 
 
 class LoopLag:
+    """The load generator's own event loop: late by how much, and when (a stall here delays
+    what it measures, acknowledgements and deliveries alike)."""
+
     def __init__(self) -> None:
         self.samples: list[float] = []
+        self.points: list[tuple[float, float]] = []  # (wall time, ms late)
         self.task: asyncio.Task | None = None
 
     async def _run(self) -> None:
         while True:
             t = time.monotonic()
             await asyncio.sleep(0.05)
-            self.samples.append((time.monotonic() - t - 0.05) * 1000)
+            late = (time.monotonic() - t - 0.05) * 1000
+            self.samples.append(late)
+            self.points.append((now(), late))
+
+    def max_by_second(self, window: tuple[float, float]) -> list[float]:
+        by_second: dict[int, float] = {}
+        for t, ms in self.points:
+            if window[0] <= t < window[1]:
+                k = int(t - window[0])
+                by_second[k] = max(by_second.get(k, 0.0), ms)
+        return [round(by_second[k], 1) for k in sorted(by_second)]
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -425,6 +444,78 @@ class PgStats:
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.close()
+
+
+class PgWaits:
+    """What the bench database's sessions wait for, sampled every `every` seconds in a thread
+    of its own (pg_stat_activity): per second of the window, the most sessions running a
+    statement at once, the most waiting for a lock, the oldest running statement, and the wait
+    events seen. Finds a stall on the database's side (a lock queue, an I/O or WAL wait) that
+    the clients only see as late acknowledgements."""
+
+    QUERY = """
+select extract(epoch from clock_timestamp()), pid, state, wait_event_type, wait_event,
+       extract(epoch from clock_timestamp() - query_start) * 1000,
+       cardinality(pg_blocking_pids(pid)), left(query, 60)
+from pg_stat_activity
+where datname = current_database() and pid <> pg_backend_pid() and state <> 'idle'
+"""
+
+    def __init__(self, url: str | None, every: float = 0.1) -> None:
+        self.url = url
+        self.every = every
+        self.samples: list[tuple[float, list[tuple[Any, ...]]]] = []
+        self._stop = None
+        self._thread = None
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+            while not self._stop.wait(self.every):
+                rows = conn.execute(self.QUERY).fetchall()
+                t = float(rows[0][0]) if rows else time.time()
+                self.samples.append((t, [r[1:] for r in rows]))
+
+    def start(self) -> None:
+        import threading
+
+        if not self.url:
+            return
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-waits", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            await asyncio.to_thread(self._thread.join, 5)
+
+    def by_second(self, window: tuple[float, float]) -> dict[str, Any]:
+        seconds: dict[int, dict[str, Any]] = {}
+        for t, rows in self.samples:
+            if not window[0] <= t < window[1]:
+                continue
+            k = int(t - window[0])
+            sec = seconds.setdefault(
+                k, {"active": 0, "lock_waits": 0, "oldest_ms": 0.0, "events": Counter()}
+            )
+            active = [r for r in rows if r[1] == "active"]
+            sec["active"] = max(sec["active"], len(active))
+            sec["lock_waits"] = max(sec["lock_waits"], sum(1 for r in rows if r[5]))
+            for r in rows:
+                if r[4] is not None and r[1] != "idle":
+                    sec["oldest_ms"] = max(sec["oldest_ms"], round(float(r[4]), 1))
+                if r[2]:
+                    sec["events"][f"{r[2]}:{r[3]}"] += 1
+        keys = sorted(seconds)
+        return {
+            "samples": sum(1 for t, _ in self.samples if window[0] <= t < window[1]),
+            "active_max_by_second": [seconds[k]["active"] for k in keys],
+            "lock_waits_max_by_second": [seconds[k]["lock_waits"] for k in keys],
+            "oldest_statement_ms_by_second": [seconds[k]["oldest_ms"] for k in keys],
+            "wait_events_by_second": [dict(seconds[k]["events"].most_common(4)) for k in keys],
+        }
 
 
 # --- HTTP (the real join flow) -------------------------------------------------------------
@@ -565,6 +656,7 @@ class Stats:
         self.latency: list[float] = []
         self.fac_latency: list[float] = []
         self.ack_latency: list[float] = []
+        self.ack_points: list[tuple[float, float]] = []  # (send time, ms), in the window
         # (send time, room, ms) of each teammate delivery: when in the window, and in which
         # room, the late ones were (a stall of the whole process, or one room's backlog)
         self.latency_points: list[tuple[float, int, float]] = []
@@ -731,6 +823,7 @@ class Client:
         sent = self.sent_at.pop(msg.get("client_id"), None)
         if sent is not None and stats.in_window(sent):
             stats.ack_latency.append((t - sent) * 1000)
+            stats.ack_points.append((sent, (t - sent) * 1000))
         if slot is not None:
             slot.version = msg["version"]
             slot.inflight = None
@@ -920,6 +1013,7 @@ async def cmd_typing(args: argparse.Namespace) -> dict[str, Any]:
     members = [c for c in clients if not c.is_facilitator]
     pg = PgStats(args.database_url)
     lag = LoopLag()
+    waits = PgWaits(None if args.no_db_stats else args.database_url)
     result: dict[str, Any] = {
         "mode": "baseline" if args.baseline else "quorum",
         "rooms": args.rooms,
@@ -940,6 +1034,7 @@ async def cmd_typing(args: argparse.Namespace) -> dict[str, Any]:
         sampler = Sampler(args.server_pid, {"postgres": backends, "redis": args.redis_pid})
         sampler.start()
         lag.start()
+        waits.start()
         pg_before = None if args.no_db_stats else await pg.settled()
         start = now()
         stats.window = (start + args.warmup, start + args.warmup + args.duration)
@@ -961,6 +1056,7 @@ async def cmd_typing(args: argparse.Namespace) -> dict[str, Any]:
             Path(args.window_file).write_text(str(now()))
         await asyncio.sleep(args.duration)
         sampler.mark("t1")
+        await waits.stop()
         stop.set()
         await asyncio.gather(*tasks)
         # Let every change in flight be acknowledged, then the events settle.
@@ -1032,6 +1128,8 @@ async def cmd_typing(args: argparse.Namespace) -> dict[str, Any]:
                 ],
                 "db": PgStats.delta(pg_before, pg_after, stats.acks_written),
                 "loop_lag_ms": await lag.stop(),
+                "loop_lag_max_ms_by_second": lag.max_by_second(stats.window),
+                "db_waits": waits.by_second(stats.window),
                 "loadavg_end": loadavg(),
             }
         )

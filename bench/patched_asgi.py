@@ -24,6 +24,9 @@ proposed in bench/RESULTS.md before anyone changes the application.
   (gc.unfreeze(), thresholds 700, 10, 10): the before of the eighth round.
 - `gclog`: a measuring patch, not a fix: logs every collection of the oldest generation, and
   any collection of 20 ms or more, with its duration (the server's log in bench/out/).
+- `looplag`: a measuring patch: a task wakes every 50 ms and logs, with the wall time, every turn
+  of the server's event loop that came 50 ms or more late (the server's log in bench/out/), to
+  line a stall up with the clients' figures and the database's waits.
 - `asyncio`: Daphne runs on asyncio's own loop instead of uvloop's (QUORUM_UVLOOP=0 for
   config/serve.py, set by bench/run.py; nothing to patch here): the before of the eighth round.
 - `checkall`: the pool checks every connection it hands out, as Django's own pool does
@@ -186,6 +189,25 @@ if "publishone" in PATCHES:
 
 if "nocarry" in PATCHES:
     consumers.RoomConsumer._run_ending_at = lambda self, seq: None
+
+if "looplag" in PATCHES:
+    import time
+
+    async def _watch_loop() -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            late = (time.monotonic() - t - 0.05) * 1000
+            if late >= 50:
+                logger.warning("loop late %.0f ms at %.3f", late, time.time())
+
+    _inner_app, _watching = application, []
+
+    async def application(scope, receive, send):  # the watched application
+        if not _watching:
+            _watching.append(asyncio.get_running_loop().create_task(_watch_loop()))
+        return await _inner_app(scope, receive, send)
+
 
 if PATCHES:
     logger.warning("bench patches active: %s", sorted(PATCHES))

@@ -209,6 +209,9 @@ class Bench:
             app, env = "bench.patched_asgi:application", {**env, "QUORUM_BENCH_PATCH": patch}
             if "asyncio" in patch.split(","):
                 env["QUORUM_UVLOOP"] = "0"  # asyncio's own loop (config/serve.py)
+        if not baseline and self.args.server_patch:  # measuring patches, on every Quorum server
+            patch = ",".join(filter(None, [patch, self.args.server_patch.replace("+", ",")]))
+            app, env = "bench.patched_asgi:application", {**env, "QUORUM_BENCH_PATCH": patch}
         server = Server(name, app, env, self.out, port, held_socket=held_socket)
         self.servers.append(server)
         return server
@@ -804,6 +807,9 @@ def main() -> None:
         "patches: e.g. none,switch,nonblock,threads,switch+nonblock+threads",
     )
     parser.add_argument("--experiment-rooms", type=int, default=20)
+    parser.add_argument("--server-patch", default="",
+                        help="measuring patch sets of bench/patched_asgi.py for every Quorum "
+                        "server of the run, e.g. gclog+looplag")  # fmt: skip
     parser.add_argument("--ladder-patches", default="",
                         help="also ladder Quorum with these bench/patched_asgi.py patch sets")  # fmt: skip
     parser.add_argument("--py-spy-args", default="", help="extra py-spy record flags, e.g. --idle")
