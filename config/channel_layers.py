@@ -20,6 +20,13 @@ one round trip. channels_redis publishes one message per round trip under the sh
 round trip lasts at least a turn of the event loop, so a busy process could publish no more
 messages a second than its loop made turns: past that, events queued behind the lock and reached
 the sockets seconds late while the saves were acknowledged at once (bench/RESULTS.md, tenth round).
+
+A stopped consumer's channel is unsubscribed the same way (`ResilientLoopLayer.receive`): its
+name joins the next UNSUBSCRIBE of its shard, sent by a task of the layer's own, and the consumer
+stops at once. channels_redis unsubscribes inside the cancelled receive(), one round trip under
+the shard's lock each: when a class closes its laptops the unsubscribes queue behind one another
+and the room's broadcasts; and a consumer cancelled again while it waits (a server shutting down)
+logs a traceback and leaves its channel subscribed for the life of the connection.
 """
 
 from __future__ import annotations
@@ -104,6 +111,9 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
         # task that publishes batches while there are any.
         self._outbox: list[tuple[list[tuple[str, bytes]], asyncio.Future[None]]] = []
         self._publisher: asyncio.Task[None] | None = None
+        # Channels of stopped consumers, for the next UNSUBSCRIBE; the task that sends them.
+        self._leaving: set[str] = set()
+        self._unsubscriber: asyncio.Task[None] | None = None
 
     def publish(self, items: list[tuple[str, bytes]]) -> asyncio.Future[None]:
         """Publish (channel, serialised message) pairs, in order, after everything this loop's
@@ -163,18 +173,60 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
         self.busy.discard(channel)
 
     async def receive(self, channel):
-        # Channels' consumers ask for the next message only once the last one is handled, so
-        # from a receive() returning to the next receive() call the channel is busy. A consumer
-        # that stops, with or without its disconnect handler, cancels the receive() it is
-        # waiting on: the sink goes with it (the parent forgets the channel's queue there too).
+        """channels_redis's receive(), but a stopped consumer leaves without waiting.
+
+        Channels' consumers ask for the next message only once the last one is handled, so from
+        a receive() returning to the next receive() call the channel is busy. A consumer that
+        stops, with or without its disconnect handler, cancels the receive() it is waiting on:
+        the sink and the queue go with it, and the channel is handed to the layer's unsubscriber
+        (`_leave`) instead of being unsubscribed here, under the shard's lock, where a second
+        cancellation would interrupt it."""
         self.busy.discard(channel)
+        if channel not in self.channels:
+            await self._subscribe_to_channel(channel)
+        queue = self.channels[channel]
         try:
-            message = await super().receive(channel)
-        except asyncio.CancelledError:
+            data = await queue.get()
+        except (TimeoutError, asyncio.CancelledError, GeneratorExit):
             self.drop_sink(channel)
+            if self.channels.pop(channel, None) is not None:
+                self._leave(channel)
             raise
         self.busy.add(channel)
-        return message
+        return self.channel_layer.deserialize(data)
+
+    def _leave(self, channel: str) -> None:
+        self._leaving.add(channel)
+        if self._unsubscriber is None or self._unsubscriber.done():
+            self._unsubscriber = asyncio.get_running_loop().create_task(self._unsubscribe_leaving())
+
+    async def _unsubscribe_leaving(self) -> None:
+        """Unsubscribe the channels of stopped consumers: per shard, everything that left while
+        the last UNSUBSCRIBE was on its way, in one command, under the shard's lock."""
+        while self._leaving:
+            leaving, self._leaving = self._leaving, set()
+            by_shard: dict[int, tuple[Any, list[str]]] = {}
+            for channel in leaving:
+                shard = self._get_shard(channel)
+                by_shard.setdefault(id(shard), (shard, []))[1].append(channel)
+            for shard, channels in by_shard.values():
+                async with shard._lock:
+                    names = [c for c in channels if c in shard._subscribed_to]
+                    if not names:
+                        continue
+                    shard._subscribed_to.difference_update(names)
+                    try:
+                        shard._ensure_redis()
+                        shard._ensure_receiver()
+                        await shard._pubsub.unsubscribe(*names)
+                    except UNAVAILABLE as exc:
+                        # The connection is gone, and its subscriptions with it; the reconnect
+                        # must not subscribe these again (redis-py re-subscribes its record).
+                        for key in shard._pubsub._normalize_keys(dict.fromkeys(names)):
+                            shard._pubsub.channels.pop(key, None)
+                        logger.warning(
+                            "Redis unavailable; %d channel(s) dropped: %r", len(names), exc
+                        )
 
     async def flush(self):
         self.sinks.clear()
@@ -185,6 +237,9 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
             if not future.done():
                 future.set_exception(ConnectionError("the channel layer was closed"))
         self._outbox = []
+        if self._unsubscriber is not None and not self._unsubscriber.done():
+            self._unsubscriber.cancel()  # flush() closes the connections and what they subscribed
+        self._leaving.clear()
         await super().flush()
 
     async def _subscribe_to_channel(self, channel):

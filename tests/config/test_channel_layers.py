@@ -235,3 +235,67 @@ async def test_a_failed_batch_is_an_error_for_its_callers_and_the_next_one_goes(
     await redis_layer.group_send("team", numbered(3))
     assert await received(redis_layer, channel, 1) == [3]
     assert redis_layer._get_layer().channels[channel].empty()
+
+
+# --- a stopped consumer's channel, over a real Redis -----------------------------------------
+
+
+async def subscribers(layer, *channels: str) -> list[int]:
+    """How many connections Redis counts as subscribed to each channel (PUBSUB NUMSUB)."""
+    redis = layer._get_layer()._shards[0]._redis
+    return [count for _name, count in await redis.pubsub_numsub(*channels)]
+
+
+async def unsubscribed(layer, *channels: str, timeout: float = 5.0) -> bool:
+    """Whether every channel has left Redis within `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while any(await subscribers(layer, *channels)):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def test_a_consumer_stopped_twice_while_its_shard_is_busy_leaves_nothing_subscribed(
+    redis_layer, caplog
+):
+    """A consumer cancelled, then cancelled again while its shard's lock is held (a batch on its
+    way, a server shutting down): it stops at once, no error is logged, and its channel is
+    unsubscribed once the lock is free. channels_redis unsubscribed inside the cancelled call,
+    so the second cancellation logged a traceback and left the channel subscribed."""
+    channel = await redis_layer.new_channel()
+    assert await subscribers(redis_layer, channel) == [1]
+    shard = redis_layer._get_layer()._shards[0]
+    waiting = asyncio.ensure_future(redis_layer.receive(channel))
+    await asyncio.sleep(0.05)
+    async with shard._lock:
+        waiting.cancel()
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # the task runner's own cancellation, as at shutdown
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 1)
+    assert await unsubscribed(redis_layer, channel), "the channel is still subscribed"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert channel not in redis_layer._get_layer().channels
+
+
+async def test_consumers_that_stop_together_leave_in_one_unsubscribe(redis_layer, monkeypatch):
+    """Two hundred sockets closing at once (a class leaving): their channels leave Redis in a
+    command or two, not one round trip each under the shard's lock."""
+    channels = [await redis_layer.new_channel() for _ in range(200)]
+    pubsub = type(redis_layer._get_layer()._shards[0]._pubsub)
+    commands: list[int] = []
+    unsubscribe = pubsub.unsubscribe
+
+    def counted(self, *args):
+        commands.append(len(args))
+        return unsubscribe(self, *args)
+
+    monkeypatch.setattr(pubsub, "unsubscribe", counted)
+    waiting = [asyncio.ensure_future(redis_layer.receive(c)) for c in channels]
+    await asyncio.sleep(0.05)
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    assert await unsubscribed(redis_layer, *channels), "some channels are still subscribed"
+    assert sum(commands) == 200 and len(commands) <= 2, commands
