@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -92,20 +92,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # handshake completes without waiting for the database, which matters when a thousand
         # browsers reconnect at once.
         await self.accept()
-        self.user, viewer, counted = await database_sync_to_async(_admit)(
+        self.user, admission, counted = await database_sync_to_async(_admit)(
             self.room_id, self.scope.get("session")
         )
-        if viewer is None:
+        if admission is None:
             exists = await database_sync_to_async(_room_exists)(self.room_id)
             await self.close(
                 code=protocol.CLOSE_NOT_PARTICIPANT if exists else protocol.CLOSE_ROOM_NOT_FOUND
             )
             return
-        if viewer.is_removed:
+        if admission.removed:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             return
         self.admitted = True
-        self.is_facilitator = viewer.is_facilitator
+        self.is_facilitator = admission.is_facilitator
         limits = settings.QUORUM
         self.bucket = TokenBucket(limits["RATE_PER_SECOND"], limits["RATE_BURST"])
         self.rate_errors = 0
@@ -114,9 +114,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.touched_at = time.monotonic()
         self.typing_sent_at = 0.0
         self.tick_run_seconds = limits["TICK_RUN_MS"] / 1000
-        if viewer.member is not None:
-            self.member_id = viewer.member.pk
-            self.position_id = viewer.member.position_id
+        if admission.member_id is not None:
+            self.member_id = admission.member_id
+            self.position_id = admission.position_id
             groups = events.groups_for_member(self.room_id, self.member_id, self.position_id)
         else:
             groups = events.groups_for_facilitator(self.room_id)
@@ -734,19 +734,48 @@ HANDLERS: dict[str, Handler] = {
 assert set(HANDLERS) == set(protocol.SCHEMAS), "every message type needs a schema and a handler"
 
 
-def _admit(room_id: int, session: Any) -> tuple[Any, selectors.Viewer | None, bool]:
+class Admission(NamedTuple):
+    """Who a socket is, as its connect needs it."""
+
+    member_id: int | None
+    position_id: int | None
+    is_facilitator: bool
+    removed: bool
+
+
+def _admit(room_id: int, session: Any) -> tuple[Any, Admission | None, bool]:
     """Who is connecting, in the socket's one database call: the user (session_user), the
-    viewer, and whether this socket was counted already. A member who is online (another tab, or
-    every member after a server restart) is counted in the same call, so a reconnect storm costs
-    one call per socket here; others are counted once the socket has joined its groups
-    (member_connected announces them)."""
+    admission (None for nobody of this room), and whether this socket was counted already. A
+    member who is online (another tab, or every member after a server restart) is counted in the
+    same call, so a reconnect storm costs one call per socket here; others are counted once the
+    socket has joined its groups (member_connected announces them). A member without an account
+    (every student) is read with selectors.member_sync_state, a statement of plain SQL: the
+    ORM's member-with-room-and-scenario query cost 1.4 ms of CPU to build, a thousand times
+    after a restart (bench/RESULTS.md, eleventh round)."""
     user = session_user(session)
     member_id = member_id_for(session=session, room_id=room_id)
-    viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
-    if viewer is None or viewer.member is None or viewer.is_removed:
-        return user, viewer, False
-    counted = services.member_counted_if_online(room_id=room_id, member_id=viewer.member.pk)
-    return user, viewer, counted
+    if not user.is_authenticated:
+        if member_id is None:
+            return user, None, False  # a stranger: nothing to read
+        state = selectors.member_sync_state(room_id=room_id, member_id=member_id)
+        if state is None:
+            return user, None, False
+        admission = Admission(member_id, state.position_id, False, state.removed)
+    else:
+        viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
+        if viewer is None:
+            return user, None, False
+        member = viewer.member
+        admission = Admission(
+            member.pk if member is not None else None,
+            member.position_id if member is not None else None,
+            viewer.is_facilitator,
+            viewer.is_removed,
+        )
+    if admission.member_id is None or admission.removed:
+        return user, admission, False
+    counted = services.member_counted_if_online(room_id=room_id, member_id=admission.member_id)
+    return user, admission, counted
 
 
 def _room_exists(room_id: int) -> bool:
@@ -764,11 +793,11 @@ def _sync_reply(
     if last_seq is not None and member_id is not None:
         # A member's reconnect (the common case, a thousand at once after a restart): whether
         # they are still here and the room's number, in one statement.
-        member = selectors.member_with_room_seq(room_id=room_id, member_id=member_id)
-        if member is None or member.removed_at is not None:
+        state = selectors.member_sync_state(room_id=room_id, member_id=member_id)
+        if state is None or state.removed:
             return None
-        if member.room.seq == last_seq:
-            return {"type": "synced", "seq": last_seq, "_position_id": member.position_id}
+        if state.seq == last_seq:
+            return {"type": "synced", "seq": last_seq, "_position_id": state.position_id}
     viewer = selectors.viewer_for(room_id=room_id, user=user, member_id=member_id)
     if viewer is None or viewer.is_removed:  # removed meanwhile, even if member.removed was lost
         return None

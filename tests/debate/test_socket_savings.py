@@ -458,13 +458,44 @@ def test_a_members_sync_at_the_current_number_is_one_statement(drafting):
     assert _sync_reply(drafting.members["Cy"].room_id + 1000, None, ana.pk, seq) is None
 
 
+@pytest.mark.django_db
+def test_a_members_sync_state_is_the_rooms_number_and_their_team(drafting):
+    """selectors.member_sync_state, the plain SQL a reconnect reads, agrees with Room.seq (the
+    greater of the room's own number and its drafts') whichever is ahead, and with the member
+    row; nobody outside the room is found."""
+    from debate import selectors
+
+    room, ana = drafting.room, drafting.members["Ana"]
+
+    def expected():
+        ana.refresh_from_db()
+        seq = Room.objects.with_seq().get(pk=room.pk).seq
+        return selectors.SyncState(ana.removed_at is not None, ana.position_id, seq)
+
+    assert selectors.member_sync_state(room_id=room.pk, member_id=ana.pk) == expected()
+    member_draft(drafting, "Ana", "ana-1")  # the drafts' number is ahead
+    member_draft(drafting, "Ben", "ben-1")
+    state = selectors.member_sync_state(room_id=room.pk, member_id=ana.pk)
+    assert state == expected() and state.seq > room.event_seq
+    services.announcement_set(room_id=room.pk, actor=room.owner, text="Two minutes left")
+    state = selectors.member_sync_state(room_id=room.pk, member_id=ana.pk)
+    assert state == expected()  # the room's own number is ahead
+    assert state.seq == Room.objects.get(pk=room.pk).event_seq
+    services.member_remove(room_id=room.pk, actor=room.owner, member_id=ana.pk)
+    state = selectors.member_sync_state(room_id=room.pk, member_id=ana.pk)
+    assert state == expected() and state.removed
+    other = services.room_create(owner=room.owner, scenario=room.scenario)
+    assert selectors.member_sync_state(room_id=other.pk, member_id=ana.pk) is None
+    assert selectors.member_sync_state(room_id=room.pk, member_id=10**9) is None
+
+
 # --- admitting a socket: the session, the user and the viewer in one database call ------------
 
 
 @pytest.mark.django_db
 def test_admitting_a_member_reads_the_session_and_the_member_in_one_call(drafting):
-    """consumers._admit reads the session row and then the member with their room (one
-    statement each), plus the count when the member is online already."""
+    """consumers._admit reads the session row, the member (in plain SQL) and counts the socket
+    if the member is online already: one statement each."""
     from django.conf import settings
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
@@ -476,16 +507,27 @@ def test_admitting_a_member_reads_the_session_and_the_member_in_one_call(draftin
     ana = drafting.members["Ana"]
     key = member_cookie(ana).removeprefix(f"{settings.SESSION_COOKIE_NAME}=")
     with CaptureQueriesContext(connection) as ctx:
-        user, viewer, counted = _admit(drafting.room.pk, SessionStore(key))
-    assert len(ctx.captured_queries) == 3  # session, member + room + scenario, the online count
-    assert not user.is_authenticated and viewer.member == ana and not counted
+        user, admission, counted = _admit(drafting.room.pk, SessionStore(key))
+    assert len(ctx.captured_queries) == 3  # the session, the member, the count if online
+    assert not user.is_authenticated and not counted
+    assert admission == (ana.pk, ana.position_id, False, False)
+    # Online already (another tab): counted by that third statement, without the room's lock.
+    Member.objects.filter(pk=ana.pk).update(open_sockets=1, last_seen=timezone.now())
+    with CaptureQueriesContext(connection) as ctx:
+        assert _admit(drafting.room.pk, SessionStore(key))[2] is True
+    assert len(ctx.captured_queries) == 3
+    assert Member.objects.get(pk=ana.pk).open_sockets == 2
+    # Removed: admitted as removed (the socket is closed with its code), nothing counted.
+    Member.objects.filter(pk=ana.pk).update(removed_at=timezone.now())
+    removed = (ana.pk, ana.position_id, False, True)
+    assert _admit(drafting.room.pk, SessionStore(key))[1:] == (removed, False)
     # Another room's id with the same session: nobody, and nothing counted.
     other = services.room_create(owner=drafting.room.owner, scenario=drafting.room.scenario)
     assert _admit(other.pk, SessionStore(key))[1:] == (None, False)
     # No cookie at all: anonymous, nobody, and nothing read.
     with CaptureQueriesContext(connection) as ctx:
-        user, viewer, _ = _admit(drafting.room.pk, SessionStore(None))
-    assert (user.is_authenticated, viewer, len(ctx.captured_queries)) == (False, None, 0)
+        user, admission, _ = _admit(drafting.room.pk, SessionStore(None))
+    assert (user.is_authenticated, admission, len(ctx.captured_queries)) == (False, None, 0)
 
 
 @socket_test
