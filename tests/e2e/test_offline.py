@@ -163,12 +163,16 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-def review_room(stage, rebutter_name: str, author_name: str):
-    """A room in review with two members on different positions, the author's argument written.
-    Returns (facilitator, rebutter, author, room id, the argument's draft id)."""
+PHONE = {"width": 390, "height": 844}
+
+
+def review_room(stage, rebutter_name: str, author_name: str, **screen):
+    """A room in review with two members on different positions, the author's argument written;
+    `screen` (width, height) is the rebutter's. Returns (facilitator, rebutter, author, room id,
+    the argument's draft id)."""
     fac = stage.facilitator()
     room_id, code = create_room(fac.page, f"Offline review {rebutter_name}")
-    rebutter = stage.actor(rebutter_name.lower())
+    rebutter = stage.actor(rebutter_name.lower(), **screen)
     author = stage.actor(author_name.lower())
     join(rebutter.page, code, rebutter_name)
     join(author.page, code, author_name)
@@ -180,8 +184,9 @@ def review_room(stage, rebutter_name: str, author_name: str):
     fac.page.click("#advance")  # review
     for actor in (rebutter, author):
         expect(phase_step(actor.page)).to_have_text("Review")
-    # The review's snapshot (which brings the other team's drafts) has arrived.
-    expect(rebutter.page.locator(".column li", has_text=AUTHOR_ARG)).to_be_visible()
+    # The review's snapshot (which brings the other team's drafts) has arrived (on a phone the
+    # argument is drawn in its position's tab, not necessarily the one open).
+    expect(rebutter.page.locator(".column li", has_text=AUTHOR_ARG)).to_have_count(1)
     draft_id = author.page.evaluate(
         "(text) => window.quorum.state.snap.drafts.find((d) => d.text === text).id", AUTHOR_ARG
     )
@@ -189,9 +194,29 @@ def review_room(stage, rebutter_name: str, author_name: str):
 
 
 def post_rebuttal(page, draft_id: int, text: str) -> None:
-    page.locator(".column li", has_text=AUTHOR_ARG).get_by_role("button", name="Rebut").click()
+    """Rebut the author's argument: on a phone, after opening its position's tab."""
+    tabs = page.locator(".review-tabs [role=tab]")
+    if tabs.first.is_visible():
+        index = page.evaluate(
+            """(id) => {
+                const s = window.quorum.state.snap;
+                const draft = s.drafts.find((d) => d.id === id);
+                return s.scenario.positions.findIndex((p) => p.id === draft.position_id);
+            }""",
+            draft_id,
+        )
+        tabs.nth(index).click()
+    page.locator(".column li:visible", has_text=AUTHOR_ARG).get_by_role(
+        "button", name="Rebut"
+    ).click()
     page.fill(f"#comment-{draft_id}", text)
     page.get_by_role("button", name="Post").click()
+
+
+def scrolls_sideways(page) -> bool:
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )
 
 
 def stored_comments(page, text: str) -> int:
@@ -254,6 +279,76 @@ def test_a_rebuttal_the_room_no_longer_takes_stays_on_screen_until_dismissed(sta
     refused.get_by_role("button", name="Dismiss").click()
     expect(refused).to_have_count(0)
     assert kim.page.evaluate("() => localStorage.length") == 0
+    assert not stage.script_errors(), stage.script_errors()
+
+
+def test_on_a_phone_a_kept_rebuttal_and_its_refusal_fit_the_screen(stage):
+    """The same two moments on a 390 px phone, where the positions are tabs: the words kept
+    under the argument, then the "Not posted" card, both on screen without sideways scrolling."""
+    fac, oli, _pam, _room_id, draft_id = review_room(stage, "Oli", "Pam", **PHONE)
+    oli.context.set_offline(True)
+    expect(oli.page.locator("#save-status")).to_have_text(OFFLINE)
+    post_rebuttal(oli.page, draft_id, LATE)
+    unsent = oli.page.locator(".comment-list li.unsent")
+    expect(unsent).to_contain_text(LATE)
+    expect(unsent).to_contain_text(KEPT)
+    unsent.scroll_into_view_if_needed()
+    expect(unsent).to_be_in_viewport()
+    assert not scrolls_sideways(oli.page)
+    shot(oli.page, "rebuttal-kept-offline-phone")
+
+    fac.page.click("#advance")  # recommendation: rebuttals are over
+    expect(phase_step(fac.page)).to_have_text("Recommendation")
+    oli.context.set_offline(False)
+    refused = oli.page.locator("#refused-posts")
+    expect(refused).to_contain_text(LATE)
+    refused.scroll_into_view_if_needed()
+    expect(refused.get_by_role("button", name="Dismiss")).to_be_in_viewport()
+    box = refused.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert not scrolls_sideways(oli.page)
+    shot(oli.page, "rebuttal-not-posted-phone")
+    assert stored_comments(fac.page, LATE) == 0
+    refused.get_by_role("button", name="Dismiss").click()
+    expect(refused).to_have_count(0)
+    assert not stage.script_errors(), stage.script_errors()
+
+
+def test_two_tabs_posting_offline_then_closed_post_both_once(stage):
+    """Each tab keeps its own post in the same store: the second tab's write must not drop the
+    first's, and after both are gone a new tab posts each of them exactly once."""
+    fac, quinn, _ray, room_id, draft_id = review_room(stage, "Quinn", "Ray")
+    tab_a = quinn.page
+    tab_b = quinn.watch(quinn.context.new_page())
+    tab_b.goto(f"/rooms/{room_id}/")
+    expect(tab_b.locator("#save-status")).to_have_text("Saved")
+    first, second = "Tab one asks who audits the API", "Tab two asks how a recall would work"
+
+    quinn.context.set_offline(True)
+    for tab in (tab_a, tab_b):
+        expect(tab.locator("#save-status")).to_have_text(OFFLINE)
+    post_rebuttal(tab_a, draft_id, first)
+    post_rebuttal(tab_b, draft_id, second)
+    expect(tab_a.locator(".comment-list li.unsent")).to_contain_text(first)
+    expect(tab_b.locator(".comment-list li.unsent")).to_contain_text(second)
+    kept = tab_b.evaluate(
+        "() => Object.keys(localStorage).filter((k) => k.startsWith('quorum:posts:'))"
+        ".map((k) => Object.values(JSON.parse(localStorage.getItem(k))).length)"
+    )
+    assert kept == [2], f"the store should hold both tabs' posts, holds {kept}"
+    tab_a.close()
+    tab_b.close()
+    quinn.context.set_offline(False)
+
+    page = quinn.watch(quinn.context.new_page())
+    page.goto(f"/rooms/{room_id}/")
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    posted = page.locator(".comment-list li:not(.unsent)")
+    expect(posted.filter(has_text=first)).to_have_count(1)
+    expect(posted.filter(has_text=second)).to_have_count(1)
+    assert stored_comments(fac.page, first) == 1
+    assert stored_comments(fac.page, second) == 1
+    assert page.evaluate("() => localStorage.length") == 0
     assert not stage.script_errors(), stage.script_errors()
 
 
