@@ -6,6 +6,7 @@
 
 import { h } from "./dom.js";
 import { citationList } from "./citations.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 let activeTab = 0; // the position shown on a phone
 
@@ -18,14 +19,14 @@ export function init(ctx) {
 export function renderColumns() {
   const snap = state.snap;
   const wrapper = h("section", { class: "columns-wrap", "aria-labelledby": "cases-h" },
-    h("h2", { id: "cases-h" }, "The positions' cases"));
+    h("h2", { id: "cases-h" }, gettext("The positions' cases")));
   // Tabs on a phone from the review on (with review.css); a solo learner peeking at the cases
   // before leaving drafting sees them in a column, inside a closed <details>.
   const current = casesForRound(snap.room.round);
   wrapper.append(modules.review ? withTabs(current) : current);
   for (let round = snap.room.round - 1; round >= 1; round -= 1) {
     wrapper.append(h("details", { class: "earlier-round" },
-      h("summary", {}, `Round ${round} (before switching sides)`), casesForRound(round)));
+      h("summary", {}, interpolate(gettext("Round %(round)s (before switching sides)"), { round }, true)), casesForRound(round)));
   }
   return wrapper;
 }
@@ -40,11 +41,11 @@ function casesForRound(round) {
     const team = snap.members.filter((m) => m.position_id === pos.id || snap.room.is_solo).map((m) => m.display_name);
     columns.append(h("article", { class: `column pos-${positionIndex(pos.id)}`, "aria-label": pos.name },
       h("h3", { class: "column-title" }, pos.name),
-      h("p", { class: "muted" }, team.length ? `Team: ${team.join(", ")}` : "No team"),
-      h("h4", {}, "Arguments"),
-      args.length ? h("ol", { class: "case-list" }, args.map(caseEntry)) : h("p", { class: "muted" }, "No arguments written."),
-      h("h4", {}, "Risk they accept"),
-      risks.length ? h("ul", { class: "case-list risks" }, risks.map(caseEntry)) : h("p", { class: "muted" }, "No risk named.")));
+      h("p", { class: "muted" }, team.length ? interpolate(gettext("Team: %(names)s"), { names: team.join(", ") }, true) : gettext("No team")),
+      h("h4", {}, gettext("Arguments")),
+      args.length ? h("ol", { class: "case-list" }, args.map(caseEntry)) : h("p", { class: "muted" }, gettext("No arguments written.")),
+      h("h4", {}, gettext("Risk they accept")),
+      risks.length ? h("ul", { class: "case-list risks" }, risks.map(caseEntry)) : h("p", { class: "muted" }, gettext("No risk named."))));
   }
   return columns;
 }
@@ -63,7 +64,7 @@ function withTabs(columns) {
   const panels = [...columns.children];
   if (panels.length < 2) return columns;
   activeTab = Math.min(activeTab, panels.length - 1);
-  const tabs = h("div", { class: "review-tabs", role: "tablist", "aria-label": "Positions" });
+  const tabs = h("div", { class: "review-tabs", role: "tablist", "aria-label": gettext("Positions") });
   panels.forEach((panel, index) => {
     const id = `case-panel-${index}`;
     panel.id = id;
@@ -88,7 +89,7 @@ function withTabs(columns) {
         queueRender();
         requestAnimationFrame(() => document.getElementById(`case-tab-${activeTab}`)?.focus());
       },
-    }, position ? position.short_name : title ? title.textContent : `Position ${index + 1}`));
+    }, position ? position.short_name : title ? title.textContent : interpolate(gettext("Position %(number)s"), { number: index + 1 }, true)));
   });
   return h("div", { class: "tabbed-cases" }, tabs, columns);
 }
@@ -106,11 +107,14 @@ function draftTools(draft) {
   if (theCase && theCase.decided_by !== "all") {
     const inCase = theCase.selected.includes(draft.id);
     const votes = theCase.votes[String(draft.id)] || 0;
-    parts.push(h("span", { class: `badge ${inCase ? "in-case" : "not-selected"}` }, inCase ? "In the case" : "Not selected"));
-    if (theCase.decided_by === "team" && votes) parts.push(h("span", { class: "muted small" }, ` ${votes} team vote${votes === 1 ? "" : "s"}`));
+    parts.push(h("span", { class: `badge ${inCase ? "in-case" : "not-selected"}` }, inCase ? gettext("In the case") : gettext("Not selected")));
+    if (theCase.decided_by === "team" && votes) {
+      parts.push(h("span", { class: "muted small" }, ` ${interpolate(ngettext("%(count)s team vote", "%(count)s team votes", votes), { count: votes }, true)}`));
+    }
   }
   const marks = review.marks.filter((m) => m.draft_id === draft.id).length;
-  if (marks) parts.push(h("span", { class: "badge strong" }, `★ strongest for ${marks}`));
+  // Translators: a badge on an argument; the number of members who marked it their strongest.
+  if (marks) parts.push(h("span", { class: "badge strong" }, interpolate(gettext("★ strongest for %(count)s"), { count: marks }, true)));
   // A member's buttons and their open rebuttal or question form (review-member.js).
   const member = modules.reviewMember;
   const comments = review.comments.filter((c) => c.draft_id === draft.id);
@@ -119,9 +123,9 @@ function draftTools(draft) {
     parts.length ? h("p", { class: "review-badges" }, parts) : null,
     member ? member.draftActions(draft, theCase, current) : null,
     comments.length || unsent.length
-      ? h("ul", { class: "comment-list", "aria-label": "Rebuttals and questions" }, comments.map((c) =>
+      ? h("ul", { class: "comment-list", "aria-label": gettext("Rebuttals and questions") }, comments.map((c) =>
         h("li", { class: `comment ${c.kind}` },
-          h("span", { class: "comment-kind" }, c.kind === "rebuttal" ? "Rebuttal" : "Question"),
+          h("span", { class: "comment-kind" }, c.kind === "rebuttal" ? gettext("Rebuttal") : gettext("Question")),
           ` ${memberName(c.author_id)}: `, c.text)), unsent)
       : null);
 }

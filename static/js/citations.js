@@ -2,6 +2,7 @@
 // cards shown with a draft. Card texts are ours; still, everything becomes text nodes (dom.js).
 
 import { h } from "./dom.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const openPickers = new Set(); // ids of pickers the user opened (kept across re-renders)
 
@@ -16,7 +17,7 @@ export function citationPicker({ cards, selected, id, disabled, onChange }) {
   if (!cards || !cards.length) return null;
   const chosen = new Set(selected || []);
   const details = h("details", { class: "citation-picker", id, open: openPickers.has(id) },
-    h("summary", {}, `Cite evidence cards (${chosen.size} chosen)`));
+    h("summary", {}, interpolate(gettext("Cite evidence cards (%(count)s chosen)"), { count: chosen.size }, true)));
   details.addEventListener("toggle", () => {
     if (details.open) openPickers.add(id);
     else openPickers.delete(id);
@@ -47,7 +48,7 @@ export function citationList(cards, ids, briefingUrl) {
   const cited = cards.filter((c) => ids.includes(c.id));
   if (!cited.length) return null;
   return h("p", { class: "citations" },
-    h("span", { class: "citations-label" }, "Cites: "),
+    h("span", { class: "citations-label" }, gettext("Cites:"), " "),
     cited.map((card, i) => [
       i ? ", " : null,
       briefingUrl ? h("a", { href: `${briefingUrl}#card-${card.id}`, class: "citation" }, card.title) : h("span", { class: "citation" }, card.title),

@@ -6,6 +6,7 @@
 
 import { h, words } from "./dom.js";
 import { citationPicker } from "./citations.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const TYPING_SEND_EVERY_MS = 2000;
 let typingSentAt = 0;
@@ -70,5 +71,6 @@ function maybeTyping() {
 }
 
 function countText(text, max) {
-  return `${words(text)} words · ${text.length}/${max} characters`;
+  // Translators: under a draft editor, e.g. "12 words · 80/1000 characters".
+  return interpolate(gettext("%(words)s words · %(length)s/%(max)s characters"), { words: words(text), length: text.length, max }, true);
 }

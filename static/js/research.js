@@ -6,24 +6,37 @@
 
 import { h, clear, newClientId } from "./dom.js";
 import { KeptMessages } from "./outbox.js";
+import { gettext, interpolate } from "./i18n.js";
 
+// Translators: how a lab released a model.
 export const APPROACHES = {
-  open_weights: "Open weights",
-  api_only: "API only",
-  restricted: "Restricted",
-  staged: "Staged",
-  other: "Other",
+  open_weights: gettext("Open weights"),
+  api_only: gettext("API only"),
+  restricted: gettext("Restricted"),
+  staged: gettext("Staged"),
+  other: gettext("Other"),
 };
-const TRENDS = { more_open: "More open", more_closed: "More closed", mixed: "Mixed" };
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+// Translators: the trend in how labs release models.
+const TRENDS = { more_open: gettext("More open"), more_closed: gettext("More closed"), mixed: gettext("Mixed") };
+const MONTHS = [
+  gettext("January"), gettext("February"), gettext("March"), gettext("April"), gettext("May"), gettext("June"),
+  gettext("July"), gettext("August"), gettext("September"), gettext("October"), gettext("November"), gettext("December"),
+];
 const SAFE_URL = /^https?:\/\/\S+$/i;
 
 // One line for the facilitator's activity list, or null for other events.
 export function describeResearchEvent(event, memberName) {
   switch (event.type) {
-    case "research.note.updated": return `Research note: ${event.note.organisation}${event.note.by_facilitator ? "" : ` (${memberName(event.note.author_id)})`}`;
-    case "research.note.deleted": return "Research note deleted";
-    case "research.judgement.updated": return `${memberName(event.judgement.member_id)} judged the trend: ${TRENDS[event.judgement.trend] || event.judgement.trend}`;
+    case "research.note.updated": {
+      const { organisation, author_id: id } = event.note;
+      const format = event.note.by_facilitator ? gettext("Research note: %(organisation)s") : gettext("Research note: %(organisation)s (%(name)s)");
+      return interpolate(format, { organisation, name: memberName(id) }, true);
+    }
+    case "research.note.deleted": return gettext("Research note deleted");
+    case "research.judgement.updated": {
+      const trend = TRENDS[event.judgement.trend] || event.judgement.trend;
+      return interpolate(gettext("%(name)s judged the trend: %(trend)s"), { name: memberName(event.judgement.member_id), trend }, true);
+    }
     default: return null;
   }
 }
@@ -74,7 +87,7 @@ export function createResearch({ socket, config, announce }) {
       const index = research.notes.findIndex((n) => n.id === event.note.id);
       if (index === -1) {
         research.notes.push(event.note);
-        announce(`New research note: ${event.note.organisation}`);
+        announce(interpolate(gettext("New research note: %(organisation)s"), { organisation: event.note.organisation }, true));
       } else if (research.notes[index].version <= event.note.version) research.notes[index] = event.note;
     } else if (event.type === "research.note.deleted") {
       research.notes = research.notes.filter((n) => n.id !== event.note_id);
@@ -99,11 +112,11 @@ export function createResearch({ socket, config, announce }) {
         delete form.dataset.clientId;
         editing = null;
         formError = "";
-        announce(message.note_id ? "Note saved" : "Note added to the research board");
+        announce(message.note_id ? gettext("Note saved") : gettext("Note added to the research board"));
       }
     } else {
       judgeError = "";
-      announce("Your judgement is saved");
+      announce(gettext("Your judgement is saved"));
     }
     render();
     return true;
@@ -122,7 +135,7 @@ export function createResearch({ socket, config, announce }) {
       // Someone else saved this note meanwhile: their version is on the board; sending again
       // replaces it with the words still in the form.
       editing.version = error.current.version;
-      formError = "Someone else changed this note meanwhile (see the board). Save again to replace it with your version, or cancel.";
+      formError = gettext("Someone else changed this note meanwhile (see the board). Save again to replace it with your version, or cancel.");
     } else if (message.type === "research.note.save") formError = error.message;
     else judgeError = error.message;
     render();
@@ -151,21 +164,21 @@ export function createResearch({ socket, config, announce }) {
     if (!form) {
       const year = new Date().getFullYear();
       form = h("form", { class: "research-form", "aria-labelledby": "research-form-h", novalidate: true },
-        h("h3", { id: "research-form-h" }, "Add a release you found"),
+        h("h3", { id: "research-form-h" }, gettext("Add a release you found")),
         h("div", { class: "research-fields" },
-          field("research-org", "Organisation", h("input", { id: "research-org", name: "organisation", type: "text", maxlength: 120, required: true, autocomplete: "off" })),
-          field("research-month", "Month", h("select", { id: "research-month", name: "month", required: true },
+          field("research-org", gettext("Organisation"), h("input", { id: "research-org", name: "organisation", type: "text", maxlength: 120, required: true, autocomplete: "off" })),
+          field("research-month", gettext("Month"), h("select", { id: "research-month", name: "month", required: true },
             MONTHS.map((name, i) => h("option", { value: i + 1 }, name)))),
-          field("research-year", "Year", h("input", { id: "research-year", name: "year", type: "number", min: 2000, max: year + 1, value: year, required: true, inputmode: "numeric" })),
-          field("research-approach", "Release approach", h("select", { id: "research-approach", name: "approach", required: true },
+          field("research-year", gettext("Year"), h("input", { id: "research-year", name: "year", type: "number", min: 2000, max: year + 1, value: year, required: true, inputmode: "numeric" })),
+          field("research-approach", gettext("Release approach"), h("select", { id: "research-approach", name: "approach", required: true },
             Object.entries(APPROACHES).map(([value, label]) => h("option", { value }, label))))),
-        field("research-summary", "One-sentence summary", h("input", { id: "research-summary", name: "summary", type: "text", maxlength: 300, required: true, autocomplete: "off" })),
-        field("research-url", "Source (web address)", h("input", { id: "research-url", name: "source_url", type: "url", maxlength: 500, required: true, placeholder: "https://", autocomplete: "off" }),
-          "Link to the lab's announcement or a news report: http:// or https:// only."),
+        field("research-summary", gettext("One-sentence summary"), h("input", { id: "research-summary", name: "summary", type: "text", maxlength: 300, required: true, autocomplete: "off" })),
+        field("research-url", gettext("Source (web address)"), h("input", { id: "research-url", name: "source_url", type: "url", maxlength: 500, required: true, placeholder: "https://", autocomplete: "off" }),
+          gettext("Link to the lab's announcement or a news report: http:// or https:// only.")),
         h("p", { class: "form-error", role: "alert", id: "research-form-error" }),
         h("p", { class: "actions" },
-          h("button", { type: "submit", class: "button primary", id: "research-submit" }, "Add note"),
-          h("button", { type: "button", class: "button secondary", id: "research-cancel", hidden: true, onclick: cancelEdit }, "Cancel editing")));
+          h("button", { type: "submit", class: "button primary", id: "research-submit" }, gettext("Add note")),
+          h("button", { type: "button", class: "button secondary", id: "research-cancel", hidden: true, onclick: cancelEdit }, gettext("Cancel editing"))));
       form.elements.year.defaultValue = String(year); // what form.reset() goes back to
       form.addEventListener("submit", (event) => {
         event.preventDefault();
@@ -187,8 +200,8 @@ export function createResearch({ socket, config, announce }) {
         });
       });
     }
-    form.querySelector("#research-form-h").textContent = editing ? "Edit the note" : "Add a release you found";
-    form.querySelector("#research-submit").textContent = editing ? "Save changes" : "Add note";
+    form.querySelector("#research-form-h").textContent = editing ? gettext("Edit the note") : gettext("Add a release you found");
+    form.querySelector("#research-submit").textContent = editing ? gettext("Save changes") : gettext("Add note");
     form.querySelector("#research-cancel").hidden = !editing;
     form.querySelector("#research-form-error").textContent = formError;
     const waiting = form.dataset.clientId && pending.has(form.dataset.clientId);
@@ -222,14 +235,15 @@ export function createResearch({ socket, config, announce }) {
   }
 
   function sourceLink(note) {
-    if (!SAFE_URL.test(note.source_url)) return h("span", { class: "muted" }, "(source not a web link)");
+    if (!SAFE_URL.test(note.source_url)) return h("span", { class: "muted" }, gettext("(source not a web link)"));
     let host = note.source_url;
     try {
       host = new URL(note.source_url).host;
     } catch (err) {
       // shown as given
     }
-    return h("a", { href: note.source_url, rel: "noopener noreferrer nofollow", target: "_blank" }, `Source: ${host}`, h("span", { class: "visually-hidden" }, " (opens in a new tab)"));
+    return h("a", { href: note.source_url, rel: "noopener noreferrer nofollow", target: "_blank" },
+      interpolate(gettext("Source: %(host)s"), { host }, true), h("span", { class: "visually-hidden" }, " ", gettext("(opens in a new tab)")));
   }
 
   function dateLabel(note) {
@@ -241,24 +255,31 @@ export function createResearch({ socket, config, announce }) {
   }
 
   function noteList(notes) {
-    if (!notes.length) return h("p", { class: "empty" }, "No notes yet. Add the first release you found.");
+    if (!notes.length) return h("p", { class: "empty" }, gettext("No notes yet. Add the first release you found."));
     return h("ul", { class: "research-notes" }, notes.map((note) => h("li", { class: `research-note approach-${note.approach}` },
       h("p", { class: "note-head" },
         h("strong", {}, note.organisation), " · ", h("time", { datetime: `${note.year}-${String(note.month).padStart(2, "0")}` }, dateLabel(note)), " ",
         h("span", { class: `approach-chip approach-${note.approach}` }, APPROACHES[note.approach] || note.approach)),
       h("p", { class: "note-summary" }, note.summary),
-      h("p", { class: "note-foot muted" }, sourceLink(note), ` · by ${note.by_facilitator ? "a facilitator" : memberName(note.author_id)}`),
+      h("p", { class: "note-foot muted" }, sourceLink(note), " · ",
+        note.by_facilitator ? gettext("by a facilitator") : interpolate(gettext("by %(name)s"), { name: memberName(note.author_id) }, true)),
       mayEdit(note) && !closed()
         ? h("p", { class: "draft-actions" },
-          h("button", { type: "button", class: "button small secondary", onclick: () => startEdit(note) }, "Edit", h("span", { class: "visually-hidden" }, ` note on ${note.organisation}`)),
+          h("button", { type: "button", class: "button small secondary", onclick: () => startEdit(note) }, gettext("Edit"), noteOn(note)),
           h("button", {
             type: "button",
             class: "button small secondary",
             onclick: () => {
-              if (window.confirm(`Delete the note on ${note.organisation}?`)) socket.send({ type: "research.note.delete", note_id: note.id });
+              const question = interpolate(gettext("Delete the note on %(organisation)s?"), { organisation: note.organisation }, true);
+              if (window.confirm(question)) socket.send({ type: "research.note.delete", note_id: note.id });
             },
-          }, "Delete", h("span", { class: "visually-hidden" }, ` note on ${note.organisation}`)))
+          }, gettext("Delete"), noteOn(note)))
         : null)));
+  }
+
+  function noteOn(note) {
+    // Translators: read after "Edit" or "Delete" by screen readers: "Edit note on Example Lab".
+    return h("span", { class: "visually-hidden" }, " ", interpolate(gettext("note on %(organisation)s"), note, true));
   }
 
   function timeline(notes) {
@@ -275,14 +296,14 @@ export function createResearch({ socket, config, announce }) {
     }
     const years = [...new Set(notes.map((n) => n.year))];
     return h("section", { class: "research-timeline", "aria-labelledby": "timeline-h" },
-      h("h3", { id: "timeline-h" }, "Timeline"),
+      h("h3", { id: "timeline-h" }, gettext("Timeline")),
       h("ol", { class: "timeline" }, months.map((row) => h("li", { class: "timeline-row" },
         h("span", { class: "timeline-date" }, row.label),
         h("ul", { class: "timeline-notes" }, row.notes.map((n) => h("li", { class: `approach-chip approach-${n.approach}` },
           h("strong", {}, n.organisation), ` · ${APPROACHES[n.approach] || n.approach}`)))))),
-      h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Releases per year and approach" }, h("table", { class: "approach-table" },
-        h("caption", {}, "Releases per year and approach"),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Year"), Object.values(APPROACHES).map((label) => h("th", { scope: "col" }, label)))),
+      h("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": gettext("Releases per year and approach") }, h("table", { class: "approach-table" },
+        h("caption", {}, gettext("Releases per year and approach")),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, gettext("Year")), Object.values(APPROACHES).map((label) => h("th", { scope: "col" }, label)))),
         h("tbody", {}, years.map((year) => h("tr", {},
           h("th", { scope: "row" }, String(year)),
           Object.keys(APPROACHES).map((a) => h("td", {}, String(notes.filter((n) => n.year === year && n.approach === a).length)))))))));
@@ -294,13 +315,13 @@ export function createResearch({ socket, config, announce }) {
     const research = snap.research;
     const tally = research.tally;
     const section = h("section", { class: "research-trend", "aria-labelledby": "trend-h" },
-      h("h3", { id: "trend-h" }, "Is the trend toward more open or more closed release?"));
+      h("h3", { id: "trend-h" }, gettext("Is the trend toward more open or more closed release?")));
     const total = tally.total || 0;
-    section.append(h("ul", { class: "tally", "aria-label": "Tally of judgements" }, Object.entries(TRENDS).map(([value, label]) =>
+    section.append(h("ul", { class: "tally", "aria-label": gettext("Tally of judgements") }, Object.entries(TRENDS).map(([value, label]) =>
       h("li", { class: `tally-row trend-${value}` },
         h("span", { class: "tally-label" }, label),
         h("span", { class: "tally-bar", "aria-hidden": "true" }, h("span", { class: "tally-fill", dataset: { share: String(total ? Math.round((100 * tally[value]) / total) : 0) } })),
-        h("span", { class: "tally-count" }, `${tally[value]} of ${total}`)))));
+        h("span", { class: "tally-count" }, interpolate(gettext("%(count)s of %(total)s"), { count: tally[value], total }, true))))));
     for (const fill of section.querySelectorAll(".tally-fill")) fill.style.width = `${fill.dataset.share}%`;
     if (snap.me.role === "member" && !closed()) section.append(judgementForm());
     if (research.judgements.length) {
@@ -315,14 +336,14 @@ export function createResearch({ socket, config, announce }) {
     if (!judgeForm) {
       judgeForm = h("form", { class: "judge-form", novalidate: true },
         h("fieldset", {},
-          h("legend", {}, "Your judgement"),
+          h("legend", {}, gettext("Your judgement")),
           Object.entries(TRENDS).map(([value, label]) => h("label", { class: "check-inline" },
             h("input", { type: "radio", name: "trend", value, id: `trend-${value}` }), label))),
         h("div", { class: "field" },
-          h("label", { for: "trend-reason" }, "Your reason"),
+          h("label", { for: "trend-reason" }, gettext("Your reason")),
           h("textarea", { id: "trend-reason", name: "reason", rows: 2, maxlength: 500 })),
         h("p", { class: "form-error", role: "alert", id: "trend-error" }),
-        h("button", { type: "submit", class: "button", id: "trend-submit" }, "Save my judgement"));
+        h("button", { type: "submit", class: "button", id: "trend-submit" }, gettext("Save my judgement")));
       judgeForm.addEventListener("submit", (event) => {
         event.preventDefault();
         const data = new FormData(judgeForm);
@@ -345,8 +366,8 @@ export function createResearch({ socket, config, announce }) {
     const hadFocus = root.contains(document.activeElement) ? document.activeElement : null;
     clear(root);
     root.append(
-      h("h2", { id: "research-h" }, "Research: what real labs did"),
-      h("p", { class: "help" }, "Find releases of frontier models from the past two years: who released what, when, and how. Everyone in the room sees the board live."),
+      h("h2", { id: "research-h" }, gettext("Research: what real labs did")),
+      h("p", { class: "help" }, gettext("Find releases of frontier models from the past two years: who released what, when, and how. Everyone in the room sees the board live.")),
       h("div", { class: "research-grid" },
         h("div", {}, closed() ? null : noteForm(), noteList(notes)),
         h("div", {}, timeline(notes), judgement())));

@@ -4,6 +4,7 @@
 // download it. console.js draws these sections (facilitatorSections, finalizeButton).
 
 import { h } from "./dom.js";
+import { gettext, interpolate } from "./i18n.js";
 
 let ctx = null; // room.js's helpers; ctx.modules.review is review.js, loaded with this module
 
@@ -28,24 +29,25 @@ export function facilitatorSections() {
     else {
       const t = vote.turnout || { voted: 0, eligible: 0 };
       out.push(h("section", { class: "card vote-admin", "aria-labelledby": "vote-admin-h" },
-        h("h2", { id: "vote-admin-h" }, "The vote"),
-        h("p", { id: "turnout", "aria-live": "polite" }, `${t.voted} of ${t.eligible} members have voted. Counts stay hidden until you close the vote.`),
+        h("h2", { id: "vote-admin-h" }, gettext("The vote")),
+        h("p", { id: "turnout", "aria-live": "polite" }, interpolate(gettext("%(voted)s of %(eligible)s members have voted. Counts stay hidden until you close the vote."), t, true)),
         h("button", {
           type: "button", class: "button", id: "close-vote",
           onclick: () => {
-            if (window.confirm("Close the vote? Everyone will see the results and nobody can vote any more.")) send({ type: "vote.close" });
+            if (window.confirm(gettext("Close the vote? Everyone will see the results and nobody can vote any more."))) send({ type: "vote.close" });
           },
-        }, "Close the vote and show the results")));
+        }, gettext("Close the vote and show the results"))));
     }
     const curating = s.scenario.positions.map((p) => curationPanel(p)).filter(Boolean);
     if (curating.length) {
       out.push(h("section", { class: "card curation", "aria-labelledby": "curation-h" },
-        h("h2", { id: "curation-h" }, "Teams with more drafts than slots"),
-        h("p", { class: "help" }, "Each team votes for the arguments and the risk that make its case. You can choose for them; the other drafts stay in the record, marked not selected."),
+        h("h2", { id: "curation-h" }, gettext("Teams with more drafts than slots")),
+        h("p", { class: "help" }, gettext("Each team votes for the arguments and the risk that make its case. You can choose for them; the other drafts stay in the record, marked not selected.")),
         curating));
     }
-    out.push(h("section", { class: "card" }, h("h2", {}, "The debate"), h("p", {}, `${review().comments.length} rebuttals and questions so far.`),
-      h("a", { class: "button secondary", href: ctx.config.recordUrl }, "Open the full record")));
+    const count = review().comments.length;
+    out.push(h("section", { class: "card" }, h("h2", {}, gettext("The debate")), h("p", {}, interpolate(gettext("%(count)s rebuttals and questions so far."), { count }, true)),
+      h("a", { class: "button secondary", href: ctx.config.recordUrl }, gettext("Open the full record"))));
   } else if (phase === "recommendation") {
     out.push(shared().voteResults(), chairsPanel(), shared().signoffSummary());
   } else if (phase === "closed") {
@@ -62,10 +64,10 @@ function curationPanel(position) {
   const boxes = drafts.map((d) => h("li", {},
     h("input", { type: "checkbox", id: `pick-${d.id}`, value: d.id, checked: theCase.selected.includes(d.id) }),
     " ",
-    h("label", { for: `pick-${d.id}` }, h("strong", {}, d.kind === "risk" ? "Risk: " : "Argument: "), d.text, h("span", { class: "muted" }, ` — ${ctx.memberName(d.author_id)}`))));
+    h("label", { for: `pick-${d.id}` }, h("strong", {}, d.kind === "risk" ? gettext("Risk:") : gettext("Argument:"), " "), d.text, h("span", { class: "muted" }, ` — ${ctx.memberName(d.author_id)}`))));
   const list = h("ul", { class: "pick-list" }, boxes);
   return h("fieldset", { class: `pick pos-${ctx.positionIndex(position.id)}` },
-    h("legend", {}, `${position.name} (${theCase.decided_by === "facilitator" ? "your choice" : "team vote"})`),
+    h("legend", {}, interpolate(theCase.decided_by === "facilitator" ? gettext("%(position)s (your choice)") : gettext("%(position)s (team vote)"), { position: position.name }, true)),
     list,
     h("p", { class: "actions" },
       h("button", {
@@ -74,17 +76,17 @@ function curationPanel(position) {
           const ids = [...list.querySelectorAll("input:checked")].map((el) => Number(el.value));
           send({ type: "case.pick", position_id: position.id, draft_ids: ids });
         },
-      }, "Use this selection"),
+      }, gettext("Use this selection")),
       theCase.decided_by === "facilitator"
-        ? h("button", { type: "button", class: "button small secondary", onclick: () => send({ type: "case.pick", position_id: position.id, draft_ids: [] }) }, "Let the team decide")
+        ? h("button", { type: "button", class: "button small secondary", onclick: () => send({ type: "case.pick", position_id: position.id, draft_ids: [] }) }, gettext("Let the team decide"))
         : null));
 }
 
 function chairsPanel() {
   const members = snap().members.filter((m) => !m.removed);
   return h("section", { class: "card chairs", "aria-labelledby": "chairs-h" },
-    h("h2", { id: "chairs-h" }, "Chairs"),
-    h("p", { class: "help" }, "Chairs edit the recommendation with you. Everyone else signs it off or records a dissent."),
+    h("h2", { id: "chairs-h" }, gettext("Chairs")),
+    h("p", { class: "help" }, gettext("Chairs edit the recommendation with you. Everyone else signs it off or records a dissent.")),
     h("ul", { class: "pick-list" }, members.map((m) => h("li", {},
       h("input", {
         type: "checkbox", id: `chair-${m.id}`, checked: m.is_chair,
@@ -99,10 +101,10 @@ export function finalizeButton() {
     h("button", {
       type: "button", class: "button primary", id: "finalize", disabled: !ready,
       onclick: () => {
-        if (window.confirm("Finalize the record? Every text is frozen as it is now, the room closes, and a read-only share link is created.")) {
+        if (window.confirm(gettext("Finalize the record? Every text is frozen as it is now, the room closes, and a read-only share link is created."))) {
           send({ type: "recommendation.finalize" });
         }
       },
-    }, "Finalize the record"),
-    ready ? null : h("span", { class: "muted" }, " The decision, the rationale and the revisit condition are required."));
+    }, gettext("Finalize the record")),
+    ready ? null : h("span", { class: "muted" }, " ", gettext("The decision, the rationale and the revisit condition are required.")));
 }

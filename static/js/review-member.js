@@ -5,6 +5,7 @@
 // draws the cases and asks this module for each draft's buttons (draftActions).
 
 import { h, newClientId } from "./dom.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 let ctx = null; // room.js's helpers; ctx.modules.review is review.js, loaded with this module
 const ui = {
@@ -46,7 +47,7 @@ export function draftActions(draft, theCase, current) {
       actions.push(h("button", {
         type: "button", class: "button small", "aria-pressed": pressed ? "true" : "false",
         onclick: () => send({ type: "strongest.mark", draft_id: draft.id }),
-      }, pressed ? "★ Your strongest" : "Mark strongest"));
+      }, pressed ? gettext("★ Your strongest") : gettext("Mark strongest")));
     }
     if (draft.position_id === me().position_id && theCase && theCase.decided_by === "team") {
       const chosen = review().my_case_votes.includes(draft.id);
@@ -58,10 +59,10 @@ export function draftActions(draft, theCase, current) {
           review().my_case_votes = chosen ? list.filter((id) => id !== draft.id) : [...list, draft.id];
           ctx.queueRender();
         },
-      }, chosen ? "Chosen for our case" : "Choose for our case"));
+      }, chosen ? gettext("Chosen for our case") : gettext("Choose for our case")));
     }
     if (draft.position_id !== me().position_id) {
-      for (const [kind, label] of [["rebuttal", "Rebut"], ["question", "Ask"]]) {
+      for (const [kind, label] of [["rebuttal", gettext("Rebut")], ["question", gettext("Ask")]]) {
         actions.push(h("button", {
           type: "button", class: "button small secondary",
           "aria-expanded": ui.openForm && ui.openForm.draftId === draft.id && ui.openForm.kind === kind ? "true" : "false",
@@ -94,15 +95,15 @@ function commentForm(draft) {
       // Kept on this device until the server has it (room.js's posts), so closing the form
       // loses nothing even offline.
       const sent = ctx.post({ type: "comment.add", client_id: newClientId(), draft_id: draft.id, kind, text });
-      if (!sent && !ctx.socket.isOpen()) ctx.announce("Offline: kept on this device, and posted when the connection is back.");
+      if (!sent && !ctx.socket.isOpen()) ctx.announce(gettext("Offline: kept on this device, and posted when the connection is back."));
       input.value = "";
       ui.openForm = null;
       ctx.queueRender();
     },
   },
-  h("label", { for: id }, kind === "rebuttal" ? "Your rebuttal of this argument" : "Your question to this position"),
+  h("label", { for: id }, kind === "rebuttal" ? gettext("Your rebuttal of this argument") : gettext("Your question to this position")),
   h("input", { type: "text", id, maxlength: 1000, required: true, autocomplete: "off" }),
-  h("button", { type: "submit", class: "button small primary" }, "Post"));
+  h("button", { type: "submit", class: "button small primary" }, gettext("Post")));
 }
 
 // This member's rebuttals and questions on `draftId` that the server does not have yet: on their
@@ -111,9 +112,9 @@ export function postsOn(draftId) {
   return ctx.posts.values()
     .filter((m) => m.type === "comment.add" && m.draft_id === draftId && !m.refused)
     .map((m) => h("li", { class: `comment ${m.kind} unsent` },
-      h("span", { class: "comment-kind" }, m.kind === "rebuttal" ? "Rebuttal" : "Question"),
-      ` ${myMember() ? myMember().display_name : "You"}: `, m.text,
-      h("span", { class: "muted small" }, ctx.socket.isOpen() ? " (posting…)" : " (kept on this device: posted when you are back online)")));
+      h("span", { class: "comment-kind" }, m.kind === "rebuttal" ? gettext("Rebuttal") : gettext("Question")),
+      ` ${myMember() ? myMember().display_name : gettext("You")}: `, m.text,
+      h("span", { class: "muted small" }, " ", ctx.socket.isOpen() ? gettext("(posting…)") : gettext("(kept on this device: posted when you are back online)"))));
 }
 
 // Posts the server refused for good (the review ended, the draft was hidden, …): the words stay
@@ -122,11 +123,13 @@ function refusedPosts() {
   const refused = ctx.posts.values().filter((m) => m.type === "comment.add" && m.refused);
   if (!refused.length) return null;
   return h("section", { class: "card notice", id: "refused-posts", "aria-labelledby": "refused-posts-h" },
-    h("h2", { id: "refused-posts-h" }, refused.length === 1 ? "Not posted" : `${refused.length} not posted`),
-    h("p", { class: "help" }, "The room did not take these. Copy the words if you want them, then dismiss."),
+    // Translators: the heading over rebuttals and questions the room refused: "Not posted" for
+    // one, "3 not posted" for more.
+    h("h2", { id: "refused-posts-h" }, interpolate(ngettext("Not posted", "%(count)s not posted", refused.length), { count: refused.length }, true)),
+    h("p", { class: "help" }, gettext("The room did not take these. Copy the words if you want them, then dismiss.")),
     h("ul", { class: "comment-list" }, refused.map((m) =>
       h("li", { class: `comment ${m.kind}` },
-        h("span", { class: "comment-kind" }, m.kind === "rebuttal" ? "Rebuttal" : "Question"), ` ${m.text}`,
+        h("span", { class: "comment-kind" }, m.kind === "rebuttal" ? gettext("Rebuttal") : gettext("Question")), ` ${m.text}`,
         h("p", { class: "muted small" }, m.refused),
         h("button", {
           type: "button", class: "button small secondary",
@@ -134,7 +137,7 @@ function refusedPosts() {
             ctx.posts.remove(m.client_id);
             ctx.queueRender();
           },
-        }, "Dismiss")))));
+        }, gettext("Dismiss"))))));
 }
 
 // ----- the vote ----------------------------------------------------------------------------------
@@ -153,24 +156,24 @@ function voteForm() {
       if (!send({ type: "vote.cast", position_id: choice, reason })) return; // the form keeps both
       review().vote.mine = { position_id: choice, reason };
       ui.voteChoice = null;
-      ctx.announce("Your vote is recorded.");
+      ctx.announce(gettext("Your vote is recorded."));
       ctx.queueRender();
     },
   },
-  h("h2", { id: "vote-h" }, "Your vote: what should the committee decide?"),
-  h("p", { class: "help" }, "Results stay hidden from everyone until the facilitator closes the vote. You can change your vote until then."),
-  h("fieldset", {}, h("legend", { class: "visually-hidden" }, "Decision"),
+  h("h2", { id: "vote-h" }, gettext("Your vote: what should the committee decide?")),
+  h("p", { class: "help" }, gettext("Results stay hidden from everyone until the facilitator closes the vote. You can change your vote until then.")),
+  h("fieldset", {}, h("legend", { class: "visually-hidden" }, gettext("Decision")),
     s.scenario.positions.map((p) => h("label", { class: `choice pos-${ctx.positionIndex(p.id)}` },
       h("input", {
         type: "radio", name: "vote", value: p.id, id: `vote-${p.id}`, checked: choice === p.id,
         onchange: () => { ui.voteChoice = p.id; ctx.queueRender(); },
       }), p.name))),
   h("div", { class: "field" },
-    h("label", { for: "vote-reason" }, "Your reason (optional, one sentence)"),
+    h("label", { for: "vote-reason" }, gettext("Your reason (optional, one sentence)")),
     h("input", { type: "text", id: "vote-reason", maxlength: 300, value: mine ? mine.reason : "" })),
   h("p", { class: "actions" },
-    h("button", { type: "submit", class: "button primary", id: "vote-submit", disabled: choice === null || me().muted }, mine ? "Change my vote" : "Vote"),
-    mine ? h("span", { class: "muted", id: "my-vote" }, ` You voted: ${ctx.positionName(mine.position_id)}`) : null));
+    h("button", { type: "submit", class: "button primary", id: "vote-submit", disabled: choice === null || me().muted }, mine ? gettext("Change my vote") : gettext("Vote")),
+    mine ? h("span", { class: "muted", id: "my-vote" }, " ", interpolate(gettext("You voted: %(position)s"), { position: ctx.positionName(mine.position_id) }, true)) : null));
   return form;
 }
 
@@ -198,10 +201,10 @@ function signoffPanel() {
   if (!rec.version) return null;
   const mine = review().signoffs.find((s) => s.member_id === me().member_id);
   return h("section", { class: "card signoff", "aria-labelledby": "signoff-h" },
-    h("h2", { id: "signoff-h" }, "Sign it off, or record your dissent"),
-    mine ? h("p", { id: "my-signoff" }, mine.stance === "dissent" ? `You dissent: ${mine.text}` : "You signed it off.") : null,
+    h("h2", { id: "signoff-h" }, gettext("Sign it off, or record your dissent")),
+    mine ? h("p", { id: "my-signoff" }, mine.stance === "dissent" ? interpolate(gettext("You dissent: %(text)s"), { text: mine.text }, true) : gettext("You signed it off.")) : null,
     h("p", { class: "actions" },
-      h("button", { type: "button", class: "button primary", id: "sign-off", disabled: me().muted, onclick: () => send({ type: "signoff.record", stance: "sign" }) }, "Sign off")),
+      h("button", { type: "button", class: "button primary", id: "sign-off", disabled: me().muted, onclick: () => send({ type: "signoff.record", stance: "sign" }) }, gettext("Sign off"))),
     h("form", {
       class: "dissent-form",
       onsubmit: (event) => {
@@ -210,8 +213,8 @@ function signoffPanel() {
         if (text) send({ type: "signoff.record", stance: "dissent", text });
       },
     },
-    h("label", { for: "dissent-text" }, "Or dissent, in one sentence"),
+    h("label", { for: "dissent-text" }, gettext("Or dissent, in one sentence")),
     h("input", { type: "text", id: "dissent-text", maxlength: 300, required: true }),
-    h("button", { type: "submit", class: "button secondary", disabled: me().muted }, "Record my dissent")),
+    h("button", { type: "submit", class: "button secondary", disabled: me().muted }, gettext("Record my dissent"))),
     shared().signoffList(review().signoffs));
 }

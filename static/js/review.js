@@ -8,6 +8,7 @@
 // their events. User text only ever becomes text nodes (dom.js).
 
 import { h } from "./dom.js";
+import { gettext, interpolate } from "./i18n.js";
 
 let ctx = null; // room.js's helpers
 
@@ -22,7 +23,7 @@ const review = () => snap().review;
 // button or form stays as it was, to press again); rebuttals and questions go through ctx.post.
 export function send(message) {
   if (ctx.socket.send(message)) return true;
-  ctx.announce("Offline: this was not sent. Try again when connected.");
+  ctx.announce(gettext("Offline: this was not sent. Try again when connected."));
   return false;
 }
 
@@ -51,7 +52,7 @@ export function applyEvent(s, event) {
     case "vote.closed":
       r.vote.closed = true;
       r.vote.results = event.results;
-      ctx.announce("The vote is closed: the results are shown.");
+      ctx.announce(gettext("The vote is closed: the results are shown."));
       break;
     case "member.chair": {
       const member = s.members.find((m) => m.id === event.member_id);
@@ -82,38 +83,47 @@ export function voteResults() {
   const total = results.total;
   const leaders = results.leaders.map((id) => ctx.positionName(id));
   return h("section", { class: "card vote-results", "aria-labelledby": "results-h" },
-    h("h2", { id: "results-h" }, "The committee's vote"),
+    h("h2", { id: "results-h" }, gettext("The committee's vote")),
     h("ul", { class: "bars" }, results.counts.map((c) => {
       const fill = h("span", { class: `bar-fill pos-${ctx.positionIndex(c.position_id)}` });
       fill.style.width = `${total ? Math.round((100 * c.count) / total) : 0}%`;
       return h("li", { class: `bar-row${results.leaders.includes(c.position_id) ? " leader" : ""}` },
         h("span", { class: "bar-label" }, ctx.positionName(c.position_id)),
         h("span", { class: "bar-track", "aria-hidden": "true" }, fill),
-        h("span", { class: "bar-count" }, `${c.count} of ${total}`));
+        h("span", { class: "bar-count" }, interpolate(gettext("%(count)s of %(total)s"), { count: c.count, total }, true)));
     })),
-    h("p", { class: "vote-outcome" },
-      !total ? "Nobody voted." : results.tie ? `Tie: ${leaders.join(" and ")}` : `Most votes: ${leaders[0]}`),
+    h("p", { class: "vote-outcome" }, voteOutcome(total, results.tie, leaders)),
     results.reasons.length
-      ? h("details", {}, h("summary", {}, `Reasons given (${results.reasons.length})`),
+      ? h("details", {}, h("summary", {}, interpolate(gettext("Reasons given (%(count)s)"), { count: results.reasons.length }, true)),
         h("ul", {}, results.reasons.map((r) => h("li", {}, `${ctx.memberName(r.member_id)} (${ctx.positionName(r.position_id)}): `, r.reason))))
       : null);
+}
+
+function voteOutcome(total, tie, leaders) {
+  if (!total) return gettext("Nobody voted.");
+  // Translators: the tied positions, joined by " and ".
+  if (tie) return interpolate(gettext("Tie: %(positions)s"), { positions: leaders.join(gettext(" and ")) }, true);
+  return interpolate(gettext("Most votes: %(position)s"), { position: leaders[0] }, true);
 }
 
 export function signoffSummary() {
   const list = review().signoffs;
   return h("section", { class: "card", "aria-labelledby": "signoffs-h" },
-    h("h2", { id: "signoffs-h" }, `Sign-off (${list.length} of ${snap().members.filter((m) => !m.removed).length})`),
+    h("h2", { id: "signoffs-h" }, interpolate(gettext("Sign-off (%(count)s of %(members)s)"), { count: list.length, members: snap().members.filter((m) => !m.removed).length }, true)),
     signoffList(list));
 }
 
 export function signoffList(list) {
-  if (!list.length) return h("p", { class: "muted" }, "Nobody has signed off yet.");
+  if (!list.length) return h("p", { class: "muted" }, gettext("Nobody has signed off yet."));
   const version = snap().recommendation.version;
   return h("ul", { class: "signoff-list", "aria-live": "polite" }, list.map((s) => h("li", { class: s.stance },
     h("strong", {}, ctx.memberName(s.member_id)),
-    s.stance === "dissent" ? " dissents: " : " signs off",
-    s.stance === "dissent" ? s.text : "",
-    s.rec_version < version ? h("span", { class: "muted" }, ` (on version ${s.rec_version}; the text has changed since)`) : null)));
+    // Translators: "Ana dissents: <sentence>", "Ana signs off".
+    " ", s.stance === "dissent" ? gettext("dissents:") : gettext("signs off"),
+    s.stance === "dissent" ? [" ", s.text] : "",
+    s.rec_version < version
+      ? h("span", { class: "muted" }, " ", interpolate(gettext("(on version %(version)s; the text has changed since)"), { version: s.rec_version }, true))
+      : null)));
 }
 
 // ----- the recommendation: citations and risk, shown and edited ----------------------------------
@@ -134,10 +144,10 @@ export function recommendationDetails() {
   const risk = rec.risk_draft_id ? draftById(rec.risk_draft_id) : null;
   if (!cited.length && !risk && !rec.risk_text) return null;
   return h("section", { class: "card rec-details", "aria-labelledby": "rec-details-h" },
-    h("h2", { id: "rec-details-h" }, "What the rationale rests on"),
-    cited.length ? h("div", {}, h("h3", {}, "Arguments cited"), h("ol", { class: "citations" }, cited.map((d) => h("li", {}, quoted(d))))) : null,
+    h("h2", { id: "rec-details-h" }, gettext("What the rationale rests on")),
+    cited.length ? h("div", {}, h("h3", {}, gettext("Arguments cited")), h("ol", { class: "citations" }, cited.map((d) => h("li", {}, quoted(d))))) : null,
     risk || rec.risk_text
-      ? h("div", {}, h("h3", {}, "The risk we accept"), risk ? h("p", {}, quoted(risk)) : null, rec.risk_text ? h("p", { class: "draft-text" }, rec.risk_text) : null)
+      ? h("div", {}, h("h3", {}, gettext("The risk we accept")), risk ? h("p", {}, quoted(risk)) : null, rec.risk_text ? h("p", { class: "draft-text" }, rec.risk_text) : null)
       : null);
 }
 
@@ -148,8 +158,8 @@ export function builderFields() {
   const risks = readable.filter((d) => d.kind === "risk");
   return h("div", { class: "builder" },
     h("fieldset", { class: "cite-list" },
-      h("legend", {}, "Arguments the rationale cites"),
-      h("p", { class: "help" }, "Pick the arguments from the record that carried the decision."),
+      h("legend", {}, gettext("Arguments the rationale cites")),
+      h("p", { class: "help" }, gettext("Pick the arguments from the record that carried the decision.")),
       s.scenario.positions.map((p) => {
         const mine = args.filter((d) => d.position_id === p.id);
         if (!mine.length) return null;
@@ -160,11 +170,11 @@ export function builderFields() {
             h("label", { for: `cite-${d.id}` }, d.text, h("span", { class: "muted" }, ` — ${ctx.memberName(d.author_id)}`))))));
       })),
     h("div", { class: "field" },
-      h("label", { for: "rec-risk-draft" }, "The risk of this choice the committee accepts"),
+      h("label", { for: "rec-risk-draft" }, gettext("The risk of this choice the committee accepts")),
       h("select", { id: "rec-risk-draft" },
-        h("option", { value: "" }, "— write it below —"),
+        h("option", { value: "" }, gettext("— write it below —")),
         risks.map((d) => h("option", { value: d.id }, `${ctx.positionName(d.position_id)}: ${d.text.slice(0, 90)}`))),
-      h("label", { for: "rec-risk-text" }, "In the committee's words (optional with a risk picked above)"),
+      h("label", { for: "rec-risk-text" }, gettext("In the committee's words (optional with a risk picked above)")),
       h("textarea", { id: "rec-risk-text", rows: 2, maxlength: ctx.config.maxRecommendationChars })));
 }
 
@@ -194,14 +204,14 @@ export function recordLinks() {
   const c = ctx.config;
   const share = review().share_path;
   return h("section", { class: "card record-links", "aria-labelledby": "record-h" },
-    h("h2", { id: "record-h" }, "The committee record"),
+    h("h2", { id: "record-h" }, gettext("The committee record")),
     h("p", { class: "actions" },
-      h("a", { class: "button primary", href: c.recordUrl, id: "record-page" }, "Printable record"),
-      h("a", { class: "button", href: c.exportUrl, download: "" }, "Download the record (.md)"),
-      h("a", { class: "button", href: c.exportJsonUrl, download: "", id: "record-json" }, "JSON")),
+      h("a", { class: "button primary", href: c.recordUrl, id: "record-page" }, gettext("Printable record")),
+      h("a", { class: "button", href: c.exportUrl, download: "" }, gettext("Download the record (.md)")),
+      h("a", { class: "button", href: c.exportJsonUrl, download: "", id: "record-json" }, gettext("JSON"))),
     share
       ? h("div", { class: "field" },
-        h("label", { for: "share-link" }, "Read-only share link (no login needed)"),
+        h("label", { for: "share-link" }, gettext("Read-only share link (no login needed)")),
         h("input", { type: "text", id: "share-link", readonly: true, value: new URL(share, window.location.origin).href }))
       : null);
 }

@@ -14,6 +14,7 @@ import { KeptMessages, Outbox } from "./outbox.js";
 import { RoomSocket } from "./socket.js";
 import { createResearch } from "./research.js";
 import { sameIds } from "./citations.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const app = document.getElementById("app");
@@ -23,11 +24,12 @@ const announcer = document.getElementById("announcer");
 
 const PHASES = ["lobby", "drafting", "review", "recommendation", "closed"];
 const PHASE_LABELS = {
-  lobby: "Lobby",
-  drafting: "Drafting",
-  review: "Review",
-  recommendation: "Recommendation",
-  closed: "Closed",
+  // Translators: the room's phases.
+  lobby: gettext("Lobby"),
+  drafting: gettext("Drafting"),
+  review: gettext("Review"),
+  recommendation: gettext("Recommendation"),
+  closed: gettext("Closed"),
 };
 const SEND_DEBOUNCE_MS = 700;
 const SEND_MAX_WAIT_MS = 3000;
@@ -191,7 +193,7 @@ function applySnapshot(snap) {
   reconcileOutbox();
   research.onSnapshot(snap);
   if (hadSnapshot && previousPhase !== snap.room.phase) {
-    announce(`Phase: ${PHASE_LABELS[snap.room.phase]}`);
+    announce(interpolate(gettext("Phase: %(phase)s"), { phase: PHASE_LABELS[snap.room.phase] }, true));
   }
   render();
   flush();
@@ -209,7 +211,7 @@ function applyEvent(event) {
     case "member.joined": {
       if (!snap.members.some((m) => m.id === event.member.id)) {
         snap.members.push(event.member);
-        announce(`${event.member.display_name} joined`);
+        announce(interpolate(gettext("%(name)s joined"), { name: event.member.display_name }, true));
       }
       break;
     }
@@ -224,7 +226,7 @@ function applyEvent(event) {
       if (snap.me.member_id === event.member_id) {
         snap.me.position_id = event.position_id;
         keepEntriesOfOtherPositions();
-        announce(`You are now arguing: ${positionName(event.position_id)}`);
+        announce(interpolate(gettext("You are now arguing: %(position)s"), { position: positionName(event.position_id) }, true));
         resync(); // the new team's drafts
       }
       break;
@@ -237,7 +239,7 @@ function applyEvent(event) {
     }
     case "phase.changed": {
       snap.room.phase = event.phase;
-      announce(`Phase: ${PHASE_LABELS[event.phase]}`);
+      announce(interpolate(gettext("Phase: %(phase)s"), { phase: PHASE_LABELS[event.phase] }, true));
       resync(); // what each audience may see depends on the phase
       break;
     }
@@ -252,7 +254,7 @@ function applyEvent(event) {
       if (member) member.muted = event.muted;
       if (snap.me.member_id === event.member_id) {
         snap.me.muted = event.muted;
-        announce(event.muted ? "The facilitator has muted you." : "You can write again.");
+        announce(event.muted ? gettext("The facilitator has muted you.") : gettext("You can write again."));
       }
       break;
     }
@@ -286,14 +288,14 @@ function applyEvent(event) {
     case "draft.feedback": {
       if (!snap.feedback.some((f) => f.id === event.feedback.id)) snap.feedback.push(event.feedback);
       const draft = snap.drafts.find((d) => d.id === event.feedback.draft_id);
-      if (draft && draft.author_id === snap.me.member_id) announce("New feedback on your draft");
+      if (draft && draft.author_id === snap.me.member_id) announce(gettext("New feedback on your draft"));
       break;
     }
     case "room.settings": {
       const before = snap.room.announcement;
       Object.assign(snap.room, event.settings);
       if (event.settings.announcement && event.settings.announcement !== before) {
-        announce(`Announcement: ${event.settings.announcement}`);
+        announce(interpolate(gettext("Announcement: %(text)s"), { text: event.settings.announcement }, true));
       }
       break;
     }
@@ -429,7 +431,7 @@ function handleAck(ack) {
   if (research.handleAck(ack)) return;
   if (posts.has(ack.client_id)) {
     posts.remove(ack.client_id);
-    if (!ack.duplicate) announce("Posted.");
+    if (!ack.duplicate) announce(gettext("Posted."));
     renderStatus();
     queueRender();
     return;
@@ -596,7 +598,7 @@ function postRefused(error) {
   }
   // Refused for good (the review is over, the draft was hidden, …): kept, with the reason, until
   // its author has read it and copied the words if they want them (review-member.js shows it).
-  posts.add({ ...message, refused: error.message || "Not posted." });
+  posts.add({ ...message, refused: error.message || gettext("Not posted.") });
   renderStatus();
   queueRender();
 }
@@ -610,21 +612,20 @@ function renderStatus() {
   let text;
   let kind;
   if (state.fatal) {
-    text = "Disconnected";
+    text = gettext("Disconnected");
     kind = "offline";
   } else if (outbox.conflicts.size) {
-    text = "Conflict: your version is kept below";
+    text = gettext("Conflict: your version is kept below");
     kind = "conflict";
   } else if (!socket.isOpen()) {
-    text = pending
-      ? `Offline — ${pending} ${pending === 1 ? "change" : "changes"} kept on this device`
-      : "Offline — reconnecting…";
+    const kept = ngettext("Offline — %(count)s change kept on this device", "Offline — %(count)s changes kept on this device", pending);
+    text = pending ? interpolate(kept, { count: pending }, true) : gettext("Offline — reconnecting…");
     kind = "offline";
   } else if (!state.synced || pending) {
-    text = "Saving…";
+    text = gettext("Saving…");
     kind = "saving";
   } else {
-    text = "Saved";
+    text = gettext("Saved");
     kind = "saved";
   }
   if (statusEl.textContent !== text) statusEl.textContent = text;
@@ -805,9 +806,9 @@ function loadStyle(href) {
 function renderLoadFailure() {
   if (document.getElementById("load-failed")) return;
   app.prepend(h("div", { class: "card notice", id: "load-failed", role: "alert" },
-    h("p", {}, "Part of this page did not load (the connection may be weak). Trying again…"),
+    h("p", {}, gettext("Part of this page did not load (the connection may be weak). Trying again…")),
     h("p", { class: "actions" },
-      h("button", { type: "button", class: "button primary", onclick: retryLoad }, "Try again now"))));
+      h("button", { type: "button", class: "button primary", onclick: retryLoad }, gettext("Try again now")))));
 }
 
 function captureFocus() {
@@ -845,16 +846,16 @@ function restoreFocus(saved) {
 
 function renderFatal() {
   const messages = {
-    not_participant: "This browser is not part of the room. Join with the room code to take part.",
-    removed: "You are no longer part of this room.",
-    room_not_found: "This room does not exist any more.",
+    not_participant: gettext("This browser is not part of the room. Join with the room code to take part."),
+    removed: gettext("You are no longer part of this room."),
+    room_not_found: gettext("This room does not exist any more."),
   };
   clear(app);
   app.append(
     h("div", { class: "card fatal", role: "alert" },
-      h("h2", {}, "You are not connected to this room"),
-      h("p", {}, messages[state.fatal] || "The connection was refused."),
-      h("a", { class: "button primary", href: "/join/" }, "Join a room")),
+      h("h2", {}, gettext("You are not connected to this room")),
+      h("p", {}, messages[state.fatal] || gettext("The connection was refused.")),
+      h("a", { class: "button primary", href: "/join/" }, gettext("Join a room"))),
   );
 }
 
@@ -870,7 +871,7 @@ function renderBanner() {
   bannerEl.dataset.phase = phase;
   bannerEl.append(
     // A solo room has its own steps (solo.js); the group phases would only confuse.
-    state.snap.room.is_solo ? "" : h("ol", { class: "phase-steps", "aria-label": "Phases" },
+    state.snap.room.is_solo ? "" : h("ol", { class: "phase-steps", "aria-label": gettext("Phases") },
       PHASES.map((p) =>
         h("li", {
           class: p === phase ? "current" : PHASES.indexOf(p) < PHASES.indexOf(phase) ? "done" : "",
@@ -884,13 +885,15 @@ function renderBanner() {
   if (timer.running || (timer.remaining_seconds !== null && timer.remaining_seconds !== undefined)) {
     bannerEl.append(h("p", { class: "timer", id: "timer", role: "timer", "aria-live": "off" }, timerText()));
   }
-  if (room.round > 1) bannerEl.append(h("p", { class: "round-badge" }, `Round ${room.round}: sides switched`));
+  if (room.round > 1) {
+    bannerEl.append(h("p", { class: "round-badge" }, interpolate(gettext("Round %(round)s: sides switched"), { round: room.round }, true)));
+  }
   if (room.announcement) {
     bannerEl.append(h("p", { class: "announcement", role: "status" },
-      h("strong", {}, "Announcement: "), room.announcement));
+      h("strong", {}, gettext("Announcement:"), " "), room.announcement));
   }
   if (room.editing_locked && phase === "drafting") {
-    bannerEl.append(h("p", { class: "notice" }, "Editing is paused by the facilitator. Your text is safe; you can continue when it is unlocked."));
+    bannerEl.append(h("p", { class: "notice" }, gettext("Editing is paused by the facilitator. Your text is safe; you can continue when it is unlocked.")));
   }
 }
 
@@ -912,10 +915,11 @@ function timerText() {
   const total = Math.max(0, Math.ceil(ms / 1000));
   const mm = String(Math.floor(total / 60)).padStart(2, "0");
   const ss = String(total % 60).padStart(2, "0");
-  if (total === 0) return "Time is up";
-  const paused = timer.running ? "" : " (paused)";
-  const moves = timer.auto_advance && timer.running ? " · moves on at zero" : "";
-  return `Time left ${mm}:${ss}${paused}${moves}`;
+  if (total === 0) return gettext("Time is up");
+  let format = gettext("Time left %(time)s");
+  if (!timer.running) format = gettext("Time left %(time)s (paused)");
+  else if (timer.auto_advance) format = gettext("Time left %(time)s · moves on at zero");
+  return interpolate(format, { time: `${mm}:${ss}` }, true);
 }
 
 function tickTimer() {
@@ -942,7 +946,7 @@ function memberChip(m) {
   return h("li", { class: `member-chip${m.online ? " online" : ""}` },
     h("span", { class: "dot", "aria-hidden": "true" }),
     m.display_name,
-    h("span", { class: "visually-hidden" }, m.online ? " (online)" : " (offline)"));
+    h("span", { class: "visually-hidden" }, " ", m.online ? gettext("(online)") : gettext("(offline)")));
 }
 
 function editorValue(target, serverText) {
@@ -953,16 +957,16 @@ function editorValue(target, serverText) {
 
 function draftBadges(draft) {
   return [
-    draft.needs_source ? h("span", { class: "badge warn" }, "Needs a source") : null,
-    draft.hidden ? h("span", { class: "badge danger" }, "Hidden by the facilitator") : null,
+    draft.needs_source ? h("span", { class: "badge warn" }, gettext("Needs a source")) : null,
+    draft.hidden ? h("span", { class: "badge danger" }, gettext("Hidden by the facilitator")) : null,
   ];
 }
 
 function feedbackList(draft) {
   const notes = state.snap.feedback.filter((f) => f.draft_id === draft.id);
   if (!notes.length) return null;
-  return h("ul", { class: "feedback-list", "aria-label": "Facilitator feedback" },
-    notes.map((f) => h("li", {}, h("span", { class: "feedback-label" }, "Feedback: "), f.text)));
+  return h("ul", { class: "feedback-list", "aria-label": gettext("Facilitator feedback") },
+    notes.map((f) => h("li", {}, h("span", { class: "feedback-label" }, gettext("Feedback:"), " "), f.text)));
 }
 
 function draftOrder(a, b) {
@@ -971,28 +975,28 @@ function draftOrder(a, b) {
 }
 
 function slotLabel(d) {
-  return d.kind === "argument" ? `Argument ${d.slot}` : "Risk";
+  return d.kind === "argument" ? interpolate(gettext("Argument %(slot)s"), { slot: d.slot }, true) : gettext("Risk");
 }
 
 function renderConflicts() {
   for (const conflict of outbox.conflicts.values()) {
     const reasons = {
-      changed: "This text was changed somewhere else (another tab or the facilitator) before your edit was saved. The saved text is shown in the editor; your version is kept here.",
-      moved: "You moved to another position before this was saved. Your text is kept here.",
-      phase: "This could not be saved because the phase had changed. Your text is kept here.",
-      refused: conflict.message || "The server refused this change. Your text is kept here.",
+      changed: gettext("This text was changed somewhere else (another tab or the facilitator) before your edit was saved. The saved text is shown in the editor; your version is kept here."),
+      moved: gettext("You moved to another position before this was saved. Your text is kept here."),
+      phase: gettext("This could not be saved because the phase had changed. Your text is kept here."),
+      refused: conflict.message || gettext("The server refused this change. Your text is kept here."),
     };
     const mine = conflict.mine.text !== undefined ? conflict.mine.text : `${conflict.mine.rationale}\n\n${conflict.mine.revisit_condition}`;
     const canReapply = conflict.reason === "changed" && (editors.has(conflict.target) || conflict.target === "recommendation");
     const id = `conflict-${conflict.target.replace(/[^a-z0-9]/gi, "-")}`;
     app.append(h("section", { class: "card conflict", role: "alert", "aria-labelledby": `${id}-h` },
-      h("h2", { id: `${id}-h` }, "Your version is kept on this device"),
+      h("h2", { id: `${id}-h` }, gettext("Your version is kept on this device")),
       h("p", {}, reasons[conflict.reason] || reasons.refused),
-      h("label", { for: id }, "Your version"),
+      h("label", { for: id }, gettext("Your version")),
       h("textarea", { id, readonly: true, rows: 4, value: mine }),
       h("p", { class: "actions" },
-        canReapply ? h("button", { type: "button", class: "button primary", onclick: () => reapply(conflict) }, "Use my version") : null,
-        h("button", { type: "button", class: "button secondary", onclick: () => discardConflict(conflict) }, "Discard my version"))));
+        canReapply ? h("button", { type: "button", class: "button primary", onclick: () => reapply(conflict) }, gettext("Use my version")) : null,
+        h("button", { type: "button", class: "button secondary", onclick: () => discardConflict(conflict) }, gettext("Discard my version")))));
   }
 }
 
@@ -1021,13 +1025,13 @@ function renderRecommendationView() {
   const rec = state.snap.recommendation;
   const months = state.snap.scenario.revisit_months;
   return h("section", { class: "card recommendation-view", "aria-labelledby": "rec-h" },
-    h("h2", { id: "rec-h" }, "Committee recommendation"),
+    h("h2", { id: "rec-h" }, gettext("Committee recommendation")),
     h("dl", {},
-      h("dt", {}, "Decision"),
-      h("dd", { class: "decision" }, rec.decision_id ? positionName(rec.decision_id) : "Not decided yet"),
-      h("dt", {}, "Rationale"),
+      h("dt", {}, gettext("Decision")),
+      h("dd", { class: "decision" }, rec.decision_id ? positionName(rec.decision_id) : gettext("Not decided yet")),
+      h("dt", {}, gettext("Rationale")),
       h("dd", { class: "draft-text" }, rec.rationale || "—"),
-      h("dt", {}, `We will revisit this ${months} months after release if…`),
+      h("dt", {}, interpolate(gettext("We will revisit this %(months)s months after release if…"), { months }, true)),
       h("dd", { class: "draft-text" }, rec.revisit_condition || "—")));
 }
 
@@ -1052,17 +1056,17 @@ function renderRecommendationEditor() {
   const current = entry ? entry.next || entry.payload : snap.recommendation;
   if (!recForm) {
     recForm = h("form", { class: "card rec-editor", "aria-labelledby": "rec-edit-h", onsubmit: (e) => e.preventDefault() },
-      h("h2", { id: "rec-edit-h" }, "Committee recommendation"),
+      h("h2", { id: "rec-edit-h" }, gettext("Committee recommendation")),
       h("p", { class: "help" }, snap.scenario.recommendation_guidance),
       h("fieldset", {},
-        h("legend", {}, "Decision"),
+        h("legend", {}, gettext("Decision")),
         snap.scenario.positions.map((p) => h("label", { class: `choice pos-${positionIndex(p.id)}` },
           h("input", { type: "radio", name: "decision", value: p.id, id: `decision-${p.id}` }), p.name))),
       h("div", { class: "field" },
-        h("label", { for: "rec-rationale" }, "Rationale"),
+        h("label", { for: "rec-rationale" }, gettext("Rationale")),
         h("textarea", { id: "rec-rationale", rows: 6, maxlength: config.maxRecommendationChars })),
       h("div", { class: "field" },
-        h("label", { for: "rec-revisit" }, `Condition that would make the committee revisit this ${snap.scenario.revisit_months} months after release`),
+        h("label", { for: "rec-revisit" }, interpolate(gettext("Condition that would make the committee revisit this %(months)s months after release"), { months: snap.scenario.revisit_months }, true)),
         h("p", { class: "help", id: "rec-revisit-hint" }, snap.scenario.revisit_guidance),
         h("textarea", { id: "rec-revisit", rows: 3, maxlength: config.maxRecommendationChars, "aria-describedby": "rec-revisit-hint" })),
       modules.review.builderFields());

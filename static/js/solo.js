@@ -5,6 +5,7 @@
 // room.js loads this module (and room.html links solo.css) in solo rooms only.
 
 import { h, words } from "./dom.js";
+import { gettext, ngettext, interpolate } from "./i18n.js";
 
 const DRAFTING_STEPS = new Set(["warmup", "args", "risk"]);
 let showOthers = false;
@@ -16,11 +17,12 @@ function stepKey(roomId) {
 
 export function soloSteps(snap) {
   const steps = [];
-  if (snap.warmup) steps.push({ id: "warmup", kind: "warmup", label: "Warm-up check" });
-  for (const p of snap.scenario.positions) steps.push({ id: `args:${p.id}`, kind: "args", position: p, label: `Arguments: ${p.short_name}` });
-  for (const p of snap.scenario.positions) steps.push({ id: `risk:${p.id}`, kind: "risk", position: p, label: `Risk: ${p.short_name}` });
-  steps.push({ id: "recommendation", kind: "recommendation", label: "Recommendation" });
-  steps.push({ id: "research", kind: "research", label: "Research" });
+  const named = (format, p) => interpolate(format, { position: p.short_name }, true);
+  if (snap.warmup) steps.push({ id: "warmup", kind: "warmup", label: gettext("Warm-up check") });
+  for (const p of snap.scenario.positions) steps.push({ id: `args:${p.id}`, kind: "args", position: p, label: named(gettext("Arguments: %(position)s"), p) });
+  for (const p of snap.scenario.positions) steps.push({ id: `risk:${p.id}`, kind: "risk", position: p, label: named(gettext("Risk: %(position)s"), p) });
+  steps.push({ id: "recommendation", kind: "recommendation", label: gettext("Recommendation") });
+  steps.push({ id: "research", kind: "research", label: gettext("Research") });
   return steps;
 }
 
@@ -91,25 +93,34 @@ function renderBalance(ctx) {
   const { rows, thinnest } = balance(ctx);
   const max = Math.max(1, ...rows.map((r) => r.words));
   const section = h("aside", { class: "card solo-balance", "aria-labelledby": "balance-h" },
-    h("h2", { id: "balance-h" }, "Balance check"),
-    h("p", { class: "help", id: "balance-summary" }, thinnest
-      ? `${thinnest.position.short_name} is the thinner side: ${thinnest.empty} empty ${thinnest.empty === 1 ? "slot" : "slots"}, ${thinnest.words} words.`
-      : "The sides are about even."));
+    h("h2", { id: "balance-h" }, gettext("Balance check")),
+    h("p", { class: "help", id: "balance-summary" }, thinnest ? thinnerSide(thinnest) : gettext("The sides are about even.")));
   section.append(h("ul", { class: "plain balance-rows" }, rows.map((r) => h("li", {
     class: `balance-row pos-${ctx.positionIndex(r.position.id)}${thinnest && r.position.id === thinnest.position.id ? " thinner" : ""}`,
     dataset: { position: r.position.id },
   },
   h("span", { class: "balance-name" }, r.position.short_name,
-    thinnest && r.position.id === thinnest.position.id ? h("span", { class: "badge warn" }, "thinner") : null),
-  h("span", { class: "balance-figures" }, `${r.words} words · ${r.empty} empty`),
-  h("progress", { max, value: r.words, "aria-label": `${r.position.short_name}: ${r.words} words` })))));
+    thinnest && r.position.id === thinnest.position.id ? h("span", { class: "badge warn" }, gettext("thinner")) : null),
+  // Translators: a side's figures in the balance check, e.g. "120 words · 1 empty" (empty slots).
+  h("span", { class: "balance-figures" }, interpolate(gettext("%(words)s words · %(empty)s empty"), { words: r.words, empty: r.empty }, true)),
+  h("progress", { max, value: r.words, "aria-label": interpolate(gettext("%(position)s: %(words)s words"), { position: r.position.short_name, words: r.words }, true) })))));
   return section;
+}
+
+// "API-only is the thinner side: 1 empty slot, 40 words."
+function thinnerSide({ position, empty, words: count }) {
+  const format = ngettext(
+    "%(position)s is the thinner side: %(empty)s empty slot, %(words)s words.",
+    "%(position)s is the thinner side: %(empty)s empty slots, %(words)s words.",
+    empty,
+  );
+  return interpolate(format, { position: position.short_name, empty, words: count }, true);
 }
 
 function renderNav(ctx, steps, step) {
   const snap = ctx.state.snap;
   const index = steps.indexOf(step);
-  return h("nav", { class: "solo-steps", "aria-label": "Steps" },
+  return h("nav", { class: "solo-steps", "aria-label": gettext("Steps") },
     h("ol", {}, steps.map((s, i) => h("li", { class: s === step ? "current" : "" },
       h("button", {
         type: "button",
@@ -119,7 +130,7 @@ function renderNav(ctx, steps, step) {
         disabled: snap.room.phase === "closed" ? true : null,
         onclick: () => go(ctx, s),
       }, h("span", { class: "step-number" }, `${i + 1}`), " ", s.label)))),
-    h("p", { class: "solo-step-count" }, `Step ${index + 1} of ${steps.length}`));
+    h("p", { class: "solo-step-count" }, interpolate(gettext("Step %(number)s of %(count)s"), { number: index + 1, count: steps.length }, true)));
 }
 
 function go(ctx, step) {
@@ -127,14 +138,14 @@ function go(ctx, step) {
   const wantPhase = DRAFTING_STEPS.has(step.kind) ? "drafting" : "recommendation";
   if (snap.room.phase !== wantPhase) {
     if (!ctx.socket.isOpen()) {
-      ctx.showError("You are offline: your text is kept on this device. Move on once the connection is back.");
+      ctx.showError(gettext("You are offline: your text is kept on this device. Move on once the connection is back."));
       return;
     }
     ctx.flush(); // drafts go out before the step change (one socket: the server keeps the order)
     ctx.socket.send({ type: "solo.step", to: wantPhase });
   }
   remember(snap, step);
-  ctx.announce(`Step: ${step.label}`);
+  ctx.announce(interpolate(gettext("Step: %(step)s"), { step: step.label }, true));
   ctx.render();
   const heading = document.getElementById("solo-step-h");
   if (heading) heading.focus({ preventScroll: false });
@@ -153,9 +164,9 @@ function renderOthers(ctx, position, kind) {
       showOthers = !showOthers;
       ctx.render();
     },
-  }, showOthers ? "Hide the other positions" : "Look at the other positions");
-  const section = h("section", { class: "card solo-others", "aria-label": "Other positions" },
-    h("p", { class: "help" }, "Write this side on its own terms first; look at the others only if you need to."),
+  }, showOthers ? gettext("Hide the other positions") : gettext("Look at the other positions"));
+  const section = h("section", { class: "card solo-others", "aria-label": gettext("Other positions") },
+    h("p", { class: "help" }, gettext("Write this side on its own terms first; look at the others only if you need to.")),
     toggle);
   if (showOthers) {
     const list = h("div", { id: "solo-others" });
@@ -169,7 +180,7 @@ function renderOthers(ctx, position, kind) {
       list.append(h("article", { class: `mate pos-${ctx.positionIndex(p.id)}` },
         h("h3", {}, p.name),
         texts.length ? h("ul", { class: "draft-list" }, texts.map((t) => h("li", {}, h("span", { class: "draft-text" }, t))))
-          : h("p", { class: "muted" }, "Nothing written yet.")));
+          : h("p", { class: "muted" }, gettext("Nothing written yet."))));
     }
     section.append(list);
   }
@@ -182,18 +193,18 @@ function renderWriting(ctx, step) {
   const kind = step.kind === "args" ? "argument" : "risk";
   const slots = kind === "argument" ? snap.scenario.argument_slots : snap.scenario.risk_slots;
   const section = h("section", { class: `card my-case pos-${ctx.positionIndex(p.id)}`, "aria-labelledby": "solo-step-h" },
-    h("h2", { id: "solo-step-h", tabindex: "-1" }, kind === "argument" ? `Arguments for: ${p.name}` : `A risk of: ${p.name}`),
+    h("h2", { id: "solo-step-h", tabindex: "-1" }, interpolate(kind === "argument" ? gettext("Arguments for: %(position)s") : gettext("A risk of: %(position)s"), { position: p.name }, true)),
     h("p", { class: "my-position-summary" }, p.summary));
   if (snap.room.phase !== "drafting") {
-    section.append(h("p", { class: "notice", role: "status" }, "Opening the drafts again…"));
+    section.append(h("p", { class: "notice", role: "status" }, gettext("Opening the drafts again…")));
   }
   for (let slot = 1; slot <= slots; slot += 1) {
     section.append(ctx.modules.editors.makeEditor(ctx.draftTarget(p.id, kind, slot), {
       id: `solo-${kind}-${p.id}-${slot}`,
-      label: kind === "argument" ? `Argument ${slot}` : "A risk or cost of this position that is hard to refute",
+      label: kind === "argument" ? interpolate(gettext("Argument %(slot)s"), { slot }, true) : gettext("A risk or cost of this position that is hard to refute"),
       hint: kind === "argument"
-        ? "Specific, not general: why does it matter for this model, far ahead of the state of the art?"
-        : "Argue against yourself honestly: what is the strongest cost of this option?",
+        ? gettext("Specific, not general: why does it matter for this model, far ahead of the state of the art?")
+        : gettext("Argue against yourself honestly: what is the strongest cost of this option?"),
       kind,
       slot,
       positionId: p.id,
@@ -230,8 +241,8 @@ function researchSlot() {
 
 function renderResearch(ctx) {
   return h("section", { class: "card solo-research", "aria-labelledby": "solo-step-h" },
-    h("h2", { id: "solo-step-h", tabindex: "-1" }, "Research: what have real labs done?"),
-    h("p", {}, "Look up the release policies frontier labs adopted over the last two years. Is the trend toward more open or more closed releases, and what does that say about how the field is settling this tension?"),
+    h("h2", { id: "solo-step-h", tabindex: "-1" }, gettext("Research: what have real labs done?")),
+    h("p", {}, gettext("Look up the release policies frontier labs adopted over the last two years. Is the trend toward more open or more closed releases, and what does that say about how the field is settling this tension?")),
     researchSlot(),
     h("p", { class: "actions" },
       h("button", {
@@ -240,23 +251,23 @@ function renderResearch(ctx) {
         id: "solo-finish",
         onclick: () => {
           if (!ctx.socket.isOpen()) {
-            ctx.showError("You are offline: finish once the connection is back.");
+            ctx.showError(gettext("You are offline: finish once the connection is back."));
             return;
           }
           ctx.flush();
           ctx.socket.send({ type: "solo.step", to: "closed" });
         },
-      }, "Finish and see my record")));
+      }, gettext("Finish and see my record"))));
 }
 
 function renderFinished(ctx) {
   return [
     h("section", { class: "card solo-done", "aria-labelledby": "solo-done-h" },
-      h("h2", { id: "solo-done-h" }, "Finished: your committee has decided"),
+      h("h2", { id: "solo-done-h" }, gettext("Finished: your committee has decided")),
       h("p", { class: "actions" },
-        h("a", { class: "button primary", href: ctx.config.recordUrl }, "Open the printable record"),
-        h("a", { class: "button secondary", href: ctx.config.exportUrl, download: "" }, "Download the record (.md)"),
-        h("a", { class: "button secondary", href: ctx.config.exportJsonUrl, download: "" }, "Download the record (.json)"))),
+        h("a", { class: "button primary", href: ctx.config.recordUrl }, gettext("Open the printable record")),
+        h("a", { class: "button secondary", href: ctx.config.exportUrl, download: "" }, gettext("Download the record (.md)")),
+        h("a", { class: "button secondary", href: ctx.config.exportJsonUrl, download: "" }, gettext("Download the record (.json)")))),
     ctx.renderRecommendationView(),
     ctx.modules.cases.renderColumns(),
     researchSlot(),
@@ -283,14 +294,14 @@ export function renderSolo(ctx) {
   if (step.kind !== "research") placeResearch(null);
   if (step.kind === "warmup") {
     // warmup.js: room.js loads it for a solo room in drafting with a warm-up (the only time this step shows).
-    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Warm-up check"), ctx.modules.warmup.renderWarmup(ctx));
+    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, gettext("Warm-up check")), ctx.modules.warmup.renderWarmup(ctx));
   } else if (step.kind === "args" || step.kind === "risk") {
     main.append(...renderWriting(ctx, step));
   } else if (step.kind === "recommendation") {
-    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, "Recommendation"));
+    main.append(h("h2", { id: "solo-step-h", tabindex: "-1", class: "visually-hidden" }, gettext("Recommendation")));
     if (snap.room.phase === "recommendation") main.append(ctx.renderRecommendationEditor());
-    else main.append(h("p", { class: "notice", role: "status" }, "Opening the recommendation…"));
-    main.append(h("details", { class: "card" }, h("summary", {}, "Read all your cases side by side"), ctx.modules.cases.renderColumns()));
+    else main.append(h("p", { class: "notice", role: "status" }, gettext("Opening the recommendation…")));
+    main.append(h("details", { class: "card" }, h("summary", {}, gettext("Read all your cases side by side")), ctx.modules.cases.renderColumns()));
   } else {
     main.append(renderResearch(ctx));
   }
@@ -321,7 +332,7 @@ function bindCopy() {
     const input = document.getElementById(button.dataset.copy);
     try {
       await navigator.clipboard.writeText(input.value);
-      button.textContent = "Copied";
+      button.textContent = gettext("Copied");
     } catch (err) {
       input.select();
     }
@@ -330,8 +341,8 @@ function bindCopy() {
 
 export function soloHint(phase) {
   return {
-    drafting: "Work through the steps: every position's arguments, then each one's risk.",
-    recommendation: "Decide as the committee's chair, then look at what real labs did.",
-    closed: "You have finished. Your record is below.",
+    drafting: gettext("Work through the steps: every position's arguments, then each one's risk."),
+    recommendation: gettext("Decide as the committee's chair, then look at what real labs did."),
+    closed: gettext("You have finished. Your record is below."),
   }[phase] || "";
 }

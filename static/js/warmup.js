@@ -3,6 +3,7 @@
 // members see feedback on their latest try, facilitators see the class's results live.
 
 import { h } from "./dom.js";
+import { gettext, interpolate } from "./i18n.js";
 
 let form = null; // kept across renders so choices and focus survive live updates
 let resultEl = null;
@@ -33,13 +34,13 @@ export function renderWarmup(ctx) {
       form.append(h("div", { class: "field warmup-item", dataset: { item: item.key } },
         h("label", { for: id }, h("span", { class: "warmup-number" }, `${index + 1}. `), item.text),
         h("select", { id, name: item.key, "aria-describedby": `${id}-result` },
-          h("option", { value: "" }, "Choose the reason it supports…"),
+          h("option", { value: "" }, gettext("Choose the reason it supports…")),
           warmup.reasons.map((r) => h("option", { value: r.key }, r.text))),
         h("p", { class: "warmup-result", id: `${id}-result` })));
     });
     resultEl = h("p", { class: "warmup-score", id: "warmup-score", role: "status", "aria-live": "polite" });
     form.append(h("p", { class: "actions" },
-      h("button", { type: "submit", class: "button primary", id: "warmup-submit" }, "Check my answers")), resultEl);
+      h("button", { type: "submit", class: "button primary", id: "warmup-submit" }, gettext("Check my answers"))), resultEl);
     if (latest) {
       for (const [key, value] of Object.entries(latest.answers)) {
         const select = form.querySelector(`select[name="${key}"]`);
@@ -51,7 +52,8 @@ export function renderWarmup(ctx) {
   showFeedback(latest);
   const perfect = latest && latest.score === latest.total;
   return h("details", { class: "card warmup", open: perfect ? null : true, "aria-labelledby": "warmup-h" },
-    h("summary", { id: "warmup-h" }, "Warm-up check", latest ? ` — latest: ${latest.score} of ${latest.total}` : ""),
+    h("summary", { id: "warmup-h" }, gettext("Warm-up check"),
+      latest ? ` — ${interpolate(gettext("latest: %(score)s of %(total)s"), { score: latest.score, total: latest.total }, true)}` : ""),
     form);
 }
 
@@ -67,16 +69,17 @@ function showFeedback(latest) {
     const right = latest.results[key];
     row.classList.add(right ? "right" : "wrong");
     out.textContent = right
-      ? `✓ Right. ${latest.explanations[key] || ""}`
-      : "✗ Not this one: think about which position the argument helps, and why. Try another reason.";
+      ? interpolate(gettext("✓ Right. %(explanation)s"), { explanation: latest.explanations[key] || "" }, true)
+      : gettext("✗ Not this one: think about which position the argument helps, and why. Try another reason.");
   }
   if (!latest) {
     resultEl.textContent = "";
     return;
   }
+  const values = { score: latest.score, total: latest.total };
   const text = latest.score === latest.total
-    ? `${latest.score} of ${latest.total}: all matched. Well done.`
-    : `${latest.score} of ${latest.total} matched. Change the ones marked ✗ and check again.`;
+    ? interpolate(gettext("%(score)s of %(total)s: all matched. Well done."), values, true)
+    : interpolate(gettext("%(score)s of %(total)s matched. Change the ones marked ✗ and check again."), values, true);
   if (resultEl.textContent !== text || lastAnnounced !== latest.id) {
     resultEl.textContent = text;
     lastAnnounced = latest.id;
@@ -91,13 +94,13 @@ function submit(ctx) {
     else missing += 1;
   }
   if (missing) {
-    resultEl.textContent = `Choose a reason for every argument (${missing} left).`;
+    resultEl.textContent = interpolate(gettext("Choose a reason for every argument (%(count)s left)."), { count: missing }, true);
     return;
   }
   if (!ctx.socket.isOpen()) {
-    resultEl.textContent = "Offline: your choices are kept here; check again when the connection is back.";
+    resultEl.textContent = gettext("Offline: your choices are kept here; check again when the connection is back.");
     return;
   }
   ctx.socket.send({ type: "warmup.submit", client_id: ctx.newClientId(), answers });
-  resultEl.textContent = "Checking…";
+  resultEl.textContent = gettext("Checking…");
 }

@@ -78,6 +78,7 @@ SIGNED_OUT_ONLY = ("200", "200", "200", "200", "200", HOME, HOME, HOME)
 
 PAGES: dict[str, Page] = {
     "healthz": Page("GET", lambda w: reverse("healthz"), LOBBY, ANYONE),
+    "javascript-catalog": Page("GET", lambda w: reverse("javascript-catalog"), LOBBY, ANYONE),
     "signup": Page("GET", lambda w: reverse("signup"), LOBBY, SIGNED_OUT_ONLY),
     "login": Page("GET", lambda w: reverse("login"), LOBBY, SIGNED_OUT_ONLY),
     "logout": Page("POST", lambda w: reverse("logout"), LOBBY, (HOME,) * 8),
